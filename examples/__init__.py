@@ -1,0 +1,1 @@
+"""Examples: the seed tutorial (MMEngine's Runner tutorial) in each style typedrunner accepts."""

@@ -1,0 +1,138 @@
+"""The one place where validated configs become objects."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader as TorchDataLoader
+from torch.utils.data import Dataset, Sampler
+
+from typedrunner import config as C
+from typedrunner.config.data import DataLoaderField
+from typedrunner.config.optim import build_optimizer
+from typedrunner.config.scheduler import SchedulerConfig, build_scheduler, scheduler_by_epoch
+from typedrunner.data import DefaultSampler
+from typedrunner.errors import ConfigError, Problem
+from typedrunner.evaluator import BaseMetric, Evaluator
+from typedrunner.hooks import (
+    CheckpointHook,
+    DistSamplerSeedHook,
+    Hook,
+    IterTimerHook,
+    LoggerHook,
+    ParamSchedulerHook,
+    RuntimeInfoHook,
+)
+from typedrunner.lazy import Lazy
+from typedrunner.optim import OptimWrapper
+
+__all__ = [
+    "build_dataloader",
+    "build_default_hooks",
+    "build_evaluator",
+    "build_hook",
+    "build_model",
+    "build_optim_wrapper",
+    "build_schedulers",
+]
+
+
+def _build(spec: Any, path: str, expected: type[Any], *args: Any) -> Any:
+    obj = spec.build(*args) if isinstance(spec, Lazy) else spec
+    if not isinstance(obj, expected):
+        raise ConfigError(
+            [Problem(path, f"built a {type(obj).__name__}, expected a {expected.__module__}.{expected.__qualname__}")]
+        )
+    return obj
+
+
+def build_model(spec: Any) -> nn.Module:
+    model: nn.Module = _build(spec, "model", nn.Module)
+    return model
+
+
+def build_dataloader(
+    cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool
+) -> TorchDataLoader[Any]:
+    """A torch ``DataLoader`` from its config (a built one is returned as is)."""
+    if isinstance(cfg, TorchDataLoader):
+        return cfg
+    assert isinstance(cfg, C.DataLoader)  # the field is a config or a built DataLoader
+    dataset: Dataset[Any] = _build(cfg.dataset, f"{path}.dataset", Dataset)
+    sampler_cfg = cfg.sampler_config()
+    sampler: Sampler[int]
+    if isinstance(sampler_cfg, C.DefaultSampler):
+        sampler_seed = sampler_cfg.seed if sampler_cfg.seed is not None else seed
+        sampler = DefaultSampler(dataset, shuffle=sampler_cfg.shuffle, seed=sampler_seed, round_up=sampler_cfg.round_up)  # type: ignore[arg-type]
+    elif isinstance(sampler_cfg, Lazy):
+        sampler = sampler_cfg.build(dataset)
+    else:
+        sampler = sampler_cfg
+    collate = functools.partial(cfg.collate_fn.target, **cfg.collate_fn.kwargs)
+    return TorchDataLoader(
+        dataset,
+        batch_size=cfg.batch_size,
+        sampler=sampler,
+        collate_fn=collate,
+        num_workers=cfg.num_workers,
+        pin_memory=cfg.pin_memory and pin_memory_ok,
+        persistent_workers=cfg.persistent_workers,
+        drop_last=cfg.drop_last,
+        prefetch_factor=cfg.prefetch_factor,
+        timeout=cfg.timeout,
+    )
+
+
+def build_optim_wrapper(
+    cfg: C.OptimWrapper, model: nn.Module, lr_scale: float = 1.0
+) -> OptimWrapper:
+    optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad])
+    if lr_scale != 1.0:
+        for group in optimizer.param_groups:
+            group["lr"] = group["lr"] * lr_scale
+            group["initial_lr"] = group["lr"]
+    return OptimWrapper(optimizer, clip_grad=cfg.clip_grad)
+
+
+def build_schedulers(
+    cfg: SchedulerConfig | list[SchedulerConfig] | None, optimizer: torch.optim.Optimizer
+) -> list[tuple[torch.optim.lr_scheduler.LRScheduler, bool]]:
+    """Each scheduler with whether it steps per epoch."""
+    configs: Sequence[SchedulerConfig] = [] if cfg is None else cfg if isinstance(cfg, list) else [cfg]
+    return [(build_scheduler(c, optimizer), scheduler_by_epoch(c)) for c in configs]
+
+
+def build_evaluator(cfg: C.Evaluator, path: str) -> Evaluator:
+    metrics = [_build(m, f"{path}.metrics[{i}]", BaseMetric) for i, m in enumerate(cfg.metrics)]
+    return Evaluator(metrics)
+
+
+def build_hook(spec: Any, path: str) -> Hook:
+    hook: Hook = _build(spec, path, Hook)
+    if isinstance(spec, Lazy) and "priority" in spec.meta:
+        hook.priority = spec.meta["priority"]
+    return hook
+
+
+def build_default_hooks(cfg: C.DefaultHooks, log_processor: C.LogProcessor) -> list[Hook]:
+    hooks: list[Hook] = []
+    if cfg.runtime_info is not None:
+        hooks.append(RuntimeInfoHook())
+    if cfg.timer is not None:
+        hooks.append(IterTimerHook(window=log_processor.window_size))
+    if cfg.sampler_seed is not None:
+        hooks.append(DistSamplerSeedHook())
+    if cfg.logger is not None:
+        hooks.append(LoggerHook(cfg.logger.interval, cfg.logger.ignore_last, log_processor.window_size))
+    if cfg.param_scheduler is not None:
+        hooks.append(ParamSchedulerHook())
+    if cfg.checkpoint is not None:
+        c = cfg.checkpoint
+        hooks.append(
+            CheckpointHook(c.interval, c.save_begin, c.save_last, c.max_keep_ckpts, c.save_optimizer, c.save_param_scheduler)
+        )
+    return hooks

@@ -1,0 +1,57 @@
+"""Typed schemas of every Runner argument. Pure pydantic: importing this does not import torch."""
+
+from typedrunner.config.base import ConfigModel
+from typedrunner.config.file import Config
+from typedrunner.config.data import DataLoader, DefaultSampler
+from typedrunner.config.env import AutoScaleLR, DistCfg, EnvCfg, MpCfg, Randomness, TypedRunnerWarning
+from typedrunner.config.evaluator import Evaluator
+from typedrunner.config.hooks import (
+    CheckpointHook,
+    DefaultHooks,
+    DistSamplerSeedHook,
+    IterTimerHook,
+    LoggerHook,
+    ParamSchedulerHook,
+    RuntimeInfoHook,
+)
+from typedrunner.config.logging import LogProcessor
+from typedrunner.config.optim import SGD, Adam, AdamW, ClipGrad, OptimWrapper
+from typedrunner.config.runner import RunnerConfig
+from typedrunner.config.scheduler import CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, StepLR
+from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
+
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "AutoScaleLR",
+    "CheckpointHook",
+    "ClipGrad",
+    "Config",
+    "ConfigModel",
+    "CosineAnnealingLR",
+    "DataLoader",
+    "DefaultHooks",
+    "DefaultSampler",
+    "DistCfg",
+    "DistSamplerSeedHook",
+    "EnvCfg",
+    "Evaluator",
+    "ExponentialLR",
+    "IterTimerHook",
+    "LinearLR",
+    "LogProcessor",
+    "LoggerHook",
+    "MpCfg",
+    "MultiStepLR",
+    "OptimWrapper",
+    "ParamSchedulerHook",
+    "Randomness",
+    "RunnerConfig",
+    "RuntimeInfoHook",
+    "StepLR",
+    "TestLoop",
+    "TrainLoop",
+    "TypedRunnerWarning",
+    "ValLoop",
+]

@@ -1,0 +1,152 @@
+"""The base of every config schema, and the conversion of pydantic errors into a ``ConfigError``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
+
+from typedrunner.errors import ConfigError, Problem, did_you_mean, format_path
+
+__all__ = ["ConfigModel", "TypedComponent", "not_supported_yet", "problems_from", "to_config_error"]
+
+_T = TypeVar("_T")
+
+# Error types whose message we wrote ourselves: re-raised as custom errors so the text survives.
+_OUR_TYPES = {"unknown_key", "unknown_type", "not_supported", "component_type", "cross_field"}
+
+
+class ConfigModel(BaseModel):
+    """Base of all schemas: unknown keys are errors (with a did-you-mean), docstrings describe fields."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        use_attribute_docstrings=True,
+        validate_default=True,
+        arbitrary_types_allowed=True,
+        frozen=False,
+        protected_namespaces=(),
+    )
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _suggest_known_keys(cls, data: Any, handler: Any) -> Any:
+        try:
+            return handler(data)
+        except ValidationError as e:
+            if not any(err["type"] == "extra_forbidden" and len(err["loc"]) == 1 for err in e.errors()):
+                raise
+            names = [f.alias or name for name, f in cls.model_fields.items()]
+            details: list[InitErrorDetails] = []
+            for err in e.errors():
+                loc = tuple(err["loc"])
+                if err["type"] == "extra_forbidden" and len(loc) == 1:
+                    hint = did_you_mean(str(loc[0]), names)
+                    if not hint:
+                        hint = f"; valid keys: {', '.join(names)}"
+                    kind, message = "unknown_key", f"unknown key{hint}"
+                else:
+                    kind, message = err["type"], err["msg"]
+                details.append(
+                    {"type": PydanticCustomError(kind, _escape(message)), "loc": loc, "input": err["input"]}
+                )
+            raise ValidationError.from_exception_data(e.title, details) from None
+
+
+class TypedComponent(ConfigModel):
+    """A component with its own schema (``{type: Adam, lr: ...}``): ``type`` is a fixed name.
+
+    MMEngine configs may give the class itself (``type=torch.optim.Adam``); it is read as its name.
+    """
+
+    @model_validator(mode="before")
+    @classmethod
+    def _class_to_name(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and isinstance(data.get("type"), type):
+            return {**data, "type": data["type"].__name__}
+        return data
+
+
+def _escape(text: str) -> str:
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def not_supported_yet(default: Any, feature: str) -> Any:
+    """An ``AfterValidator`` that accepts only ``default``: the setting exists but is not built yet."""
+
+    def check(value: _T) -> _T:
+        if value != default:
+            raise PydanticCustomError(
+                "not_supported",
+                "not supported yet: {feature} (only {default!r} is accepted for now)",
+                {"feature": feature, "default": default},
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def problems_from(error: ValidationError, data: Any = None, prefix: tuple[str | int, ...] = ()) -> list[Problem]:
+    """One ``Problem`` per pydantic error, with the dotted path (union tags removed) and a message."""
+    problems = []
+    for err in error.errors(include_url=False):
+        loc = prefix + _real_path(tuple(err["loc"]), data)
+        message = err["msg"]
+        if err["type"] == "missing":
+            message = "required but not given"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, ") :]
+        value = None if err["type"] == "missing" else err.get("input")
+        problems.append(Problem(path=format_path(loc), message=message, value=value))
+    return _dedupe(problems)
+
+
+def to_config_error(error: ValidationError, data: Any = None) -> ConfigError:
+    return ConfigError(problems_from(error, data))
+
+
+_SCALAR_TAGS = {"int", "float", "str", "bool", "none", "is-instance", "callable"}
+
+
+def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
+    """Pydantic puts union member tags into ``loc``; keep only the parts that exist in the input."""
+    out: list[str | int] = []
+    node = data
+    for i, part in enumerate(loc):
+        last = i == len(loc) - 1
+        if isinstance(node, Mapping):
+            if part in node:
+                node = node[part]
+                out.append(part)
+            elif last:
+                out.append(part)
+            continue
+        if isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            out.append(part)
+            continue
+        if isinstance(node, BaseModel) and isinstance(part, str) and part in type(node).model_fields:
+            node = getattr(node, part)
+            out.append(part)
+            continue
+        if isinstance(part, str) and (
+            part.startswith("<") or "[" in part or part in _SCALAR_TAGS or part[:1].isupper()
+        ):
+            continue
+        node = None
+        out.append(part)
+    return tuple(out)
+
+
+def _dedupe(problems: list[Problem]) -> list[Problem]:
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in problems:
+        key = (p.path, p.message)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+

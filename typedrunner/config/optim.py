@@ -1,0 +1,152 @@
+"""``optim_wrapper``: the optimizer wrapper and typed configs of the common torch optimizers.
+
+Any other ``torch.optim`` optimizer (or a user one, by registered name or dotted path) is accepted as
+``{type: Name, ...}`` and checked against its constructor's signature.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+from pydantic import Field
+
+from typedrunner.config._fields import typed_or_component
+from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
+from typedrunner.lazy import Component, Lazy
+from typedrunner.registry import OPTIMIZERS
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import torch
+
+__all__ = ["SGD", "Adam", "AdamW", "ClipGrad", "OptimWrapper", "OptimizerConfig"]
+
+
+class _Optimizer(TypedComponent):
+    lr: float = Field(1e-3, gt=0)
+    """Learning rate."""
+    weight_decay: float = Field(0.0, ge=0)
+    """Weight decay (L2 penalty; decoupled for AdamW)."""
+    maximize: bool = False
+    """Maximise the objective instead of minimising it."""
+    foreach: bool | None = None
+    """Use the multi-tensor implementation (None: torch decides)."""
+
+    def _kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"type"})
+
+
+class Adam(_Optimizer):
+    """``torch.optim.Adam``."""
+
+    type: Literal["Adam"] = "Adam"
+    """Optimizer name."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Coefficients of the running averages of the gradient and its square."""
+    eps: float = Field(1e-8, gt=0)
+    """Added to the denominator for numerical stability."""
+    amsgrad: bool = False
+    """Use the AMSGrad variant."""
+    fused: bool | None = None
+    """Use the fused implementation (None: torch decides)."""
+
+    def build(self, params: Iterable[Any]) -> torch.optim.Adam:
+        import torch
+
+        return torch.optim.Adam(params, **self._kwargs())
+
+
+class AdamW(_Optimizer):
+    """``torch.optim.AdamW``."""
+
+    type: Literal["AdamW"] = "AdamW"
+    """Optimizer name."""
+    weight_decay: float = Field(1e-2, ge=0)
+    """Decoupled weight decay."""
+    betas: tuple[float, float] = (0.9, 0.999)
+    """Coefficients of the running averages of the gradient and its square."""
+    eps: float = Field(1e-8, gt=0)
+    """Added to the denominator for numerical stability."""
+    amsgrad: bool = False
+    """Use the AMSGrad variant."""
+    fused: bool | None = None
+    """Use the fused implementation (None: torch decides)."""
+
+    def build(self, params: Iterable[Any]) -> torch.optim.AdamW:
+        import torch
+
+        return torch.optim.AdamW(params, **self._kwargs())
+
+
+class SGD(_Optimizer):
+    """``torch.optim.SGD``."""
+
+    type: Literal["SGD"] = "SGD"
+    """Optimizer name."""
+    lr: float = Field(1e-3, gt=0)
+    """Learning rate."""
+    momentum: float = Field(0.0, ge=0)
+    """Momentum factor."""
+    dampening: float = Field(0.0, ge=0)
+    """Dampening for momentum."""
+    nesterov: bool = False
+    """Nesterov momentum (needs momentum > 0 and dampening 0)."""
+    fused: bool | None = None
+    """Use the fused implementation (None: torch decides)."""
+
+    def build(self, params: Iterable[Any]) -> torch.optim.SGD:
+        import torch
+
+        return torch.optim.SGD(params, **self._kwargs())
+
+
+_TYPED: dict[str, type[ConfigModel]] = {"Adam": Adam, "AdamW": AdamW, "SGD": SGD}
+_GENERIC = Component(OPTIMIZERS, exclude=("params",))
+
+if TYPE_CHECKING:
+    OptimizerConfig = Adam | AdamW | SGD | Lazy[Any]
+else:
+    OptimizerConfig = typed_or_component(_TYPED, _GENERIC)
+
+
+def build_optimizer(config: OptimizerConfig, params: Iterable[Any]) -> torch.optim.Optimizer:
+    """Build any optimizer config (typed or generic) over ``params``."""
+    if isinstance(config, Lazy):
+        optimizer: torch.optim.Optimizer = config.build(params)
+        return optimizer
+    return config.build(params)
+
+
+class ClipGrad(ConfigModel):
+    """Gradient clipping, as MMEngine's ``clip_grad``: by norm (default) or by value."""
+
+    type: Literal["norm", "value"] = "norm"
+    """Clip the total gradient norm (``norm``) or each gradient element (``value``)."""
+    max_norm: float | None = Field(None, gt=0)
+    """Largest allowed total norm (``type: norm``)."""
+    norm_type: float = Field(2.0, gt=0)
+    """Order of the norm (``type: norm``)."""
+    clip_value: float | None = Field(None, gt=0)
+    """Largest allowed absolute gradient element (``type: value``)."""
+
+    def model_post_init(self, context: Any, /) -> None:
+        if self.type == "norm" and self.max_norm is None:
+            raise ValueError("clip_grad by norm needs max_norm (e.g. clip_grad: {max_norm: 1.0})")
+        if self.type == "value" and self.clip_value is None:
+            raise ValueError("clip_grad by value needs clip_value (e.g. {type: value, clip_value: 0.5})")
+
+
+class OptimWrapper(ConfigModel):
+    """``optim_wrapper``: the optimizer and what happens around each step."""
+
+    type: Annotated[Literal["OptimWrapper", "AmpOptimWrapper"], not_supported_yet("OptimWrapper", "AmpOptimWrapper (AMP)")] = "OptimWrapper"
+    """Wrapper kind."""
+    optimizer: OptimizerConfig
+    """The torch optimizer, e.g. ``{type: Adam, lr: 0.001}``."""
+    clip_grad: ClipGrad | None = None
+    """Gradient clipping before each step (None: off)."""
+    accumulative_counts: Annotated[int, Field(ge=1), not_supported_yet(1, "gradient accumulation")] = 1
+    """Accumulate gradients over this many iterations per step."""
+    paramwise_cfg: Annotated[dict[str, Any] | None, not_supported_yet(None, "paramwise_cfg")] = None
+    """Per-parameter learning-rate and decay multipliers."""

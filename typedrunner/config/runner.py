@@ -1,0 +1,141 @@
+"""``RunnerConfig``: every Runner argument, with MMEngine's names."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from typedrunner.config.base import ConfigModel, not_supported_yet, to_config_error
+from typedrunner.config.data import DataLoaderField
+from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
+from typedrunner.config.evaluator import Evaluator
+from typedrunner.config.hooks import DefaultHooks, HookField
+from typedrunner.config.logging import LogLevel, LogProcessor, Visualizer
+from typedrunner.config.model import DataPreprocessorField, ModelField
+from typedrunner.config.optim import OptimWrapper
+from typedrunner.config.scheduler import SchedulerConfig
+from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
+from typedrunner.errors import ConfigError, Problem
+
+__all__ = ["RunnerConfig", "import_custom"]
+
+
+def import_custom(modules: Any) -> list[Problem]:
+    """Import ``custom_imports`` (a list, or MMEngine's ``{imports: [...]}``); one problem per failure."""
+    if isinstance(modules, Mapping):
+        modules = modules.get("imports", [])
+    if isinstance(modules, str):
+        modules = [modules]
+    if not isinstance(modules, (list, tuple)):
+        return []  # the field validator reports the wrong shape
+    problems = []
+    for i, name in enumerate(modules):
+        if isinstance(name, str):
+            try:
+                importlib.import_module(name)
+            except Exception as e:
+                problems.append(
+                    Problem(
+                        f"custom_imports[{i}]",
+                        f"cannot import {name!r}: {type(e).__name__}: {e} "
+                        "(is it on PYTHONPATH? run from the project root or install it)",
+                    )
+                )
+    return problems
+
+
+class RunnerConfig(ConfigModel):
+    """Everything a Runner needs: MMEngine's Runner arguments, each validated."""
+
+    model: ModelField
+    """The network: ``{type: MyModel, ...}``, ``lazy(MyModel, ...)`` or a built ``nn.Module``."""
+    work_dir: str | None = None
+    """Where checkpoints and logs go (None: ``work_dirs/<experiment_name>``)."""
+    experiment_name: str = Field("default", min_length=1)
+    """Name of the experiment, used in logs and the default work_dir."""
+    train_dataloader: DataLoaderField | None = None
+    """Training data."""
+    val_dataloader: DataLoaderField | None = None
+    """Validation data (needs val_cfg and val_evaluator)."""
+    test_dataloader: DataLoaderField | None = None
+    """Test data (needs test_cfg and test_evaluator)."""
+    train_cfg: TrainLoop | None = None
+    """The training loop: epochs and validation schedule."""
+    val_cfg: ValLoop | None = None
+    """The validation loop."""
+    test_cfg: TestLoop | None = None
+    """The test loop."""
+    optim_wrapper: OptimWrapper | None = None
+    """Optimizer and step settings (needed to train)."""
+    param_scheduler: SchedulerConfig | list[SchedulerConfig] | None = None
+    """Learning-rate schedule(s); one or a list."""
+    val_evaluator: Evaluator | None = None
+    """Metrics on validation predictions."""
+    test_evaluator: Evaluator | None = None
+    """Metrics on test predictions."""
+    default_hooks: DefaultHooks = Field(default_factory=DefaultHooks)
+    """The standard hooks (timer, logger, param scheduler, checkpoint, ...); null removes one."""
+    custom_hooks: list[HookField] = Field(default_factory=list)
+    """Extra hooks, by ``type``."""
+    data_preprocessor: DataPreprocessorField | None = None
+    """Applied to each batch before the model (None: the model's own, or move to device)."""
+    load_from: str | None = None
+    """A checkpoint whose model weights are loaded before training (weights only)."""
+    resume: Annotated[bool | Literal["auto"], not_supported_yet(False, "resume")] = False
+    """Resume training from the latest checkpoint in work_dir."""
+    launcher: Launcher = "none"
+    """How processes were launched: ``none`` (one process), ``pytorch`` (torchrun), ..."""
+    env_cfg: EnvCfg = Field(default_factory=EnvCfg)
+    """Process environment: cuDNN, multiprocessing, distributed backend."""
+    log_processor: LogProcessor = Field(default_factory=LogProcessor)
+    """How scalars are smoothed for logging."""
+    log_level: LogLevel = "INFO"
+    """Console log level."""
+    visualizer: Visualizer = None
+    """Visualisation backends."""
+    randomness: Randomness = Field(default_factory=Randomness)
+    """Seeding and determinism."""
+    compile: Compile = False
+    """``torch.compile`` the model."""
+    auto_scale_lr: AutoScaleLR = Field(default_factory=AutoScaleLR)
+    """Learning-rate scaling with the batch size."""
+    custom_imports: list[str] = Field(default_factory=list)
+    """Modules imported before validation (they register user classes)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _import_first(cls, data: Any) -> Any:
+        if isinstance(data, Mapping) and "custom_imports" in data:
+            problems = import_custom(data["custom_imports"])
+            if problems:
+                raise ValueError("; ".join(p.render() for p in problems))
+            imports = data["custom_imports"]
+            if isinstance(imports, Mapping):
+                data = {**data, "custom_imports": list(imports.get("imports", []))}
+        return data
+
+    @field_validator("work_dir")
+    @classmethod
+    def _work_dir_not_a_file(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).is_file():
+            raise ValueError(f"work_dir {value!r} is a file; give a directory")
+        return value
+
+    @property
+    def resolved_work_dir(self) -> Path:
+        return Path(self.work_dir) if self.work_dir else Path("work_dirs") / self.experiment_name
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunnerConfig:
+        """Validate a plain mapping; raise ``ConfigError`` listing every problem with its path."""
+        problems = import_custom(data.get("custom_imports", []))
+        if problems:
+            raise ConfigError(problems)
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as e:
+            raise to_config_error(e, data) from None

@@ -1,0 +1,326 @@
+"""Hooks: one typed method per event, dispatched only to the hooks that override it.
+
+Event names, signatures and priorities are MMEngine's, so a user's hook ports unchanged.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor
+
+if TYPE_CHECKING:
+    from typedrunner.runner import Runner
+
+__all__ = [
+    "EVENTS",
+    "PRIORITIES",
+    "CheckpointHook",
+    "DistSamplerSeedHook",
+    "Hook",
+    "HookList",
+    "IterTimerHook",
+    "LoggerHook",
+    "ParamSchedulerHook",
+    "RuntimeInfoHook",
+]
+
+PRIORITIES: dict[str, int] = {
+    "HIGHEST": 0,
+    "VERY_HIGH": 10,
+    "HIGH": 30,
+    "ABOVE_NORMAL": 40,
+    "NORMAL": 50,
+    "BELOW_NORMAL": 60,
+    "LOW": 70,
+    "VERY_LOW": 90,
+    "LOWEST": 100,
+}
+
+EVENTS = (
+    "before_run",
+    "after_run",
+    "before_train",
+    "after_train",
+    "before_train_epoch",
+    "after_train_epoch",
+    "before_train_iter",
+    "after_train_iter",
+    "before_val",
+    "after_val",
+    "before_val_epoch",
+    "after_val_epoch",
+    "before_val_iter",
+    "after_val_iter",
+    "before_test",
+    "after_test",
+    "before_test_epoch",
+    "after_test_epoch",
+    "before_test_iter",
+    "after_test_iter",
+    "before_save_checkpoint",
+    "after_load_checkpoint",
+)
+
+
+class Hook:
+    """Base class of hooks. Override the events you need; the others cost nothing."""
+
+    priority: int | str = "NORMAL"
+
+    def before_run(self, runner: Runner) -> None: ...
+    def after_run(self, runner: Runner) -> None: ...
+    def before_train(self, runner: Runner) -> None: ...
+    def after_train(self, runner: Runner) -> None: ...
+    def before_train_epoch(self, runner: Runner) -> None: ...
+    def after_train_epoch(self, runner: Runner) -> None: ...
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None: ...
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None: ...
+    def before_val(self, runner: Runner) -> None: ...
+    def after_val(self, runner: Runner) -> None: ...
+    def before_val_epoch(self, runner: Runner) -> None: ...
+    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None: ...
+    def before_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None: ...
+    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None: ...
+    def before_test(self, runner: Runner) -> None: ...
+    def after_test(self, runner: Runner) -> None: ...
+    def before_test_epoch(self, runner: Runner) -> None: ...
+    def after_test_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None: ...
+    def before_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None: ...
+    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None: ...
+    def before_save_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None: ...
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None: ...
+
+    def events(self) -> set[str]:
+        """The events this hook handles: by default, the methods its class overrides."""
+        return {name for name in EVENTS if getattr(type(self), name) is not getattr(Hook, name)}
+
+    @property
+    def priority_value(self) -> int:
+        return PRIORITIES[self.priority] if isinstance(self.priority, str) else int(self.priority)
+
+
+def _calls(hooks: Sequence[Hook], event: str) -> tuple[Callable[..., None], ...]:
+    return tuple(getattr(h, event) for h in hooks if event in h.events())
+
+
+class HookList:
+    """The hooks of a run, sorted by priority (stable), with one call list per event."""
+
+    def __init__(self, hooks: Sequence[Hook]) -> None:
+        self.hooks = sorted(hooks, key=lambda h: h.priority_value)
+        calls = {event: _calls(self.hooks, event) for event in EVENTS}
+        self._before_train_iter = calls["before_train_iter"]
+        self._after_train_iter = calls["after_train_iter"]
+        self._before_val_iter = calls["before_val_iter"]
+        self._after_val_iter = calls["after_val_iter"]
+        self._before_test_iter = calls["before_test_iter"]
+        self._after_test_iter = calls["after_test_iter"]
+        self._calls = calls
+
+    def order(self) -> dict[str, list[str]]:
+        """Per event, the names of the hooks called, in order (logged at start)."""
+        return {
+            event: [type(fn.__self__).__name__ for fn in fns]  # type: ignore[attr-defined]
+            for event, fns in self._calls.items()
+            if fns
+        }
+
+    def call(self, event: str, runner: Runner, *args: Any) -> None:
+        """Call a per-run or per-epoch event (not per iteration) on the hooks that handle it."""
+        for fn in self._calls[event]:
+            fn(runner, *args)
+
+    # Per-iteration events: a direct loop over a prebuilt tuple, nothing else.
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any) -> None:
+        for fn in self._before_train_iter:
+            fn(runner, batch_idx, data_batch)
+
+    def after_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any, outputs: Mapping[str, Tensor]) -> None:
+        for fn in self._after_train_iter:
+            fn(runner, batch_idx, data_batch, outputs)
+
+    def before_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any) -> None:
+        for fn in self._before_val_iter:
+            fn(runner, batch_idx, data_batch)
+
+    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any, outputs: Any) -> None:
+        for fn in self._after_val_iter:
+            fn(runner, batch_idx, data_batch, outputs)
+
+    def before_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any) -> None:
+        for fn in self._before_test_iter:
+            fn(runner, batch_idx, data_batch)
+
+    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any, outputs: Any) -> None:
+        for fn in self._after_test_iter:
+            fn(runner, batch_idx, data_batch, outputs)
+
+
+# ----------------------------------------------------------------------------------------------
+# Built-in hooks
+# ----------------------------------------------------------------------------------------------
+class RuntimeInfoHook(Hook):
+    """Logs the run's hooks, per event and in call order, when the run starts."""
+
+    priority = "VERY_HIGH"
+
+    def before_run(self, runner: Runner) -> None:
+        for event, names in runner.hooks.order().items():
+            runner.logger.debug("hooks", on=event, order=" > ".join(names))
+
+
+class IterTimerHook(Hook):
+    """Measures each training iteration's time and the part spent waiting for data."""
+
+    priority = "NORMAL"
+
+    def __init__(self, window: int = 10) -> None:
+        self.iter_times: deque[float] = deque(maxlen=window)
+        self.data_times: deque[float] = deque(maxlen=window)
+        self._last = 0.0
+
+    def before_train_epoch(self, runner: Runner) -> None:
+        self._last = time.perf_counter()
+
+    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+        self.data_times.append(time.perf_counter() - self._last)
+
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        now = time.perf_counter()
+        self.iter_times.append(now - self._last)
+        self._last = now
+
+
+class DistSamplerSeedHook(Hook):
+    """Tells the sampler the epoch, so each epoch is shuffled differently (and reproducibly)."""
+
+    priority = "NORMAL"
+
+    def before_train_epoch(self, runner: Runner) -> None:
+        sampler = getattr(runner.train_dataloader, "sampler", None)
+        set_epoch = getattr(sampler, "set_epoch", None)
+        if callable(set_epoch):
+            set_epoch(runner.epoch)
+
+
+class ParamSchedulerHook(Hook):
+    """Steps epoch-based schedulers after each epoch and iteration-based ones after each iteration."""
+
+    priority = "LOW"
+
+    def __init__(self) -> None:
+        self.by_epoch: list[torch.optim.lr_scheduler.LRScheduler] = []
+        self.by_iter: list[torch.optim.lr_scheduler.LRScheduler] = []
+
+    def events(self) -> set[str]:
+        events = super().events()
+        if not self.by_iter:
+            events.discard("after_train_iter")
+        return events
+
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        for scheduler in self.by_iter:
+            scheduler.step()
+
+    def after_train_epoch(self, runner: Runner) -> None:
+        for scheduler in self.by_epoch:
+            scheduler.step()
+
+
+class LoggerHook(Hook):
+    """Logs training scalars every ``interval`` iterations (averaged over a window) and val metrics."""
+
+    priority = "BELOW_NORMAL"
+
+    def __init__(self, interval: int = 10, ignore_last: bool = True, window_size: int = 10) -> None:
+        self.interval = interval
+        self.ignore_last = ignore_last
+        self.window: deque[Mapping[str, Tensor]] = deque(maxlen=window_size)
+
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        if outputs is not None:
+            self.window.append(outputs)
+        inner = batch_idx + 1
+        if inner % self.interval != 0 and (self.ignore_last or inner != len(runner.train_dataloader)):
+            return
+        # The only host sync of the loop: one stack + item per logged key, every `interval` iterations.
+        keys = self.window[0].keys() if self.window else ()
+        values = {key: torch.stack([o[key] for o in self.window]).float().mean().item() for key in keys}
+        scalars: dict[str, float] = {"lr": runner.optim_wrapper.get_lr()[0], **values}
+        timer = runner.timer
+        if timer is not None and timer.iter_times:
+            iter_time = sum(timer.iter_times) / len(timer.iter_times)
+            scalars["time"] = iter_time
+            scalars["data_time"] = sum(timer.data_times) / max(len(timer.data_times), 1)
+            remaining = runner.max_iters - runner.iter - 1
+            scalars["eta_s"] = round(iter_time * remaining, 1)
+        grad_norm = runner.optim_wrapper.last_grad_norm
+        if grad_norm is not None:
+            scalars["grad_norm"] = float(grad_norm.item())
+        runner.logger.scalars(
+            "train", epoch=runner.epoch + 1, iter=inner, iters_per_epoch=len(runner.train_dataloader),
+            step=runner.iter + 1, values=scalars,
+        )
+
+    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+        runner.logger.scalars("val", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter,
+                              values=dict(metrics or {}))
+
+    def after_test_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+        runner.logger.scalars("test", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter,
+                              values=dict(metrics or {}))
+
+
+class CheckpointHook(Hook):
+    """Saves ``epoch_N.pth`` every ``interval`` epochs (and after the last), keeps at most N."""
+
+    priority = "VERY_LOW"
+
+    def __init__(
+        self,
+        interval: int = 1,
+        save_begin: int = 0,
+        save_last: bool = True,
+        max_keep_ckpts: int = -1,
+        save_optimizer: bool = True,
+        save_param_scheduler: bool = True,
+    ) -> None:
+        self.interval = interval
+        self.save_begin = save_begin
+        self.save_last = save_last
+        self.max_keep_ckpts = max_keep_ckpts
+        self.save_optimizer = save_optimizer
+        self.save_param_scheduler = save_param_scheduler
+        self.saved: list[Path] = []
+
+    def after_train_epoch(self, runner: Runner) -> None:
+        done = runner.epoch + 1
+        due = done > self.save_begin and done % self.interval == 0
+        last = self.save_last and done == runner.max_epochs
+        if not (due or last):
+            return
+        path = runner.save_checkpoint(
+            f"epoch_{done}.pth",
+            save_optimizer=self.save_optimizer,
+            save_param_scheduler=self.save_param_scheduler,
+            epoch=done,
+        )
+        self.saved.append(path)
+        if self.max_keep_ckpts > 0:
+            while len(self.saved) > self.max_keep_ckpts:
+                self.saved.pop(0).unlink(missing_ok=True)
+

@@ -1,0 +1,269 @@
+"""``Lazy[T]``: a component described but not yet built, validated against its constructor.
+
+``lazy(MyModel, layers=2)`` is checked by mypy through ``ParamSpec`` (a wrong keyword or type is a
+type error) and at runtime against ``MyModel.__init__``'s signature and annotations. A YAML mapping
+``{type: MyModel, layers: 2}`` validates into the same ``Lazy`` object, so both styles give equal
+configs. ``Component(registry)`` is the pydantic annotation that does the validation for a field.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Generic, ParamSpec, TypeVar
+
+import pydantic
+from pydantic import ConfigDict, Field, GetCoreSchemaHandler, GetJsonSchemaHandler
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
+
+from typedrunner.errors import did_you_mean
+from typedrunner.registry import Registry, import_object
+
+__all__ = ["Component", "Lazy", "lazy", "plain_value"]
+
+_P = ParamSpec("_P")
+_T_co = TypeVar("_T_co", covariant=True)
+_T = TypeVar("_T")
+
+
+class Lazy(Generic[_T_co]):
+    """A recipe for ``target(**kwargs)``: built by :meth:`build`, compared and serialised as data."""
+
+    __slots__ = ("kwargs", "meta", "target")
+
+    def __init__(
+        self,
+        target: Callable[..., _T_co],
+        kwargs: Mapping[str, Any] | None = None,
+        meta: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.target = target
+        self.kwargs: dict[str, Any] = dict(kwargs or {})
+        self.meta: dict[str, Any] = dict(meta or {})
+        """Settings typedrunner itself reads (e.g. a scheduler's ``by_epoch``), not passed to target."""
+
+    def build(self, *args: Any, **extra: Any) -> _T_co:
+        """Call the target with the configured arguments (plus those only known at build time)."""
+        return self.target(*args, **self.kwargs, **extra)
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.target, "__qualname__", repr(self.target)))
+
+    def __eq__(self, other: object) -> bool:
+        return (
+            isinstance(other, Lazy)
+            and self.target is other.target
+            and self.kwargs == other.kwargs
+            and self.meta == other.meta
+        )
+
+    def __hash__(self) -> int:
+        return hash(self.target)
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in {**self.kwargs, **self.meta}.items())
+        return f"lazy({self.name}{', ' if args else ''}{args})"
+
+
+def lazy(target: Callable[_P, _T], /, *args: _P.args, **kwargs: _P.kwargs) -> Lazy[_T]:
+    """Describe ``target(*args, **kwargs)`` without calling it; mypy checks the arguments."""
+    if args:
+        bound = inspect.signature(target).bind_partial(*args, **kwargs)
+        return Lazy(target, bound.arguments)
+    return Lazy(target, kwargs)
+
+
+def plain_value(value: Any) -> Any:
+    """A JSON-friendly rendering of a config value (classes as dotted paths, objects as a tag)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Lazy):
+        return {"type": _qualified(value.target), **{k: plain_value(v) for k, v in value.kwargs.items()}}
+    if isinstance(value, Mapping):
+        return {str(k): plain_value(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain_value(v) for v in value]
+    if isinstance(value, pydantic.BaseModel):
+        return value.model_dump(mode="json")
+    if inspect.isclass(value) or inspect.isfunction(value):
+        return _qualified(value)
+    return f"<built {type(value).__qualname__}>"
+
+
+def _qualified(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', repr(obj))}"
+
+
+# --------------------------------------------------------------------------------------------
+# Validation against a constructor's signature
+# --------------------------------------------------------------------------------------------
+_ALIAS_PREFIX = "arg_"
+
+
+@functools.lru_cache(maxsize=256)
+def _signature_model(
+    target: Callable[..., Any], exclude: tuple[str, ...], meta: tuple[tuple[str, Any, Any], ...]
+) -> type[pydantic.BaseModel]:
+    """A pydantic model of ``target``'s keyword arguments, from its signature and annotations."""
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        signature = inspect.signature(target)
+    except (TypeError, ValueError):
+        signature = inspect.Signature()
+    try:
+        hints = typing.get_type_hints(func)
+    except Exception:  # unresolvable forward references: fall back to unchecked arguments
+        hints = {}
+    fields: dict[str, Any] = {}
+    takes_var_kwargs = False
+    for param in signature.parameters.values():
+        if param.name in exclude or param.kind is param.VAR_POSITIONAL:
+            continue
+        if param.kind is param.VAR_KEYWORD:
+            takes_var_kwargs = True
+            continue
+        annotation = _usable_annotation(hints.get(param.name, Any))
+        default = ... if param.default is param.empty else param.default
+        fields[_ALIAS_PREFIX + param.name] = (annotation, Field(default, alias=param.name))
+    for name, annotation, default in meta:
+        fields[_ALIAS_PREFIX + name] = (annotation, Field(default, alias=name))
+    config = ConfigDict(
+        extra="allow" if takes_var_kwargs else "forbid",
+        arbitrary_types_allowed=True,
+        protected_namespaces=(),
+    )
+    model: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+        f"{getattr(target, '__name__', 'target')}Arguments", __config__=config, **fields
+    )
+    return model
+
+
+def _usable_annotation(annotation: Any) -> Any:
+    """``annotation`` if pydantic can check it, else ``Any`` (never refuse a valid user class)."""
+    try:
+        pydantic.TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:
+        return Any
+    return annotation
+
+
+def _parameter_names(target: Callable[..., Any], exclude: tuple[str, ...]) -> list[str]:
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        return []
+    return [p.name for p in params if p.name not in exclude and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+
+
+@dataclass(frozen=True)
+class Component:
+    """Pydantic annotation: the field holds a ``Lazy`` built from ``{type: ..., **kwargs}``.
+
+    ``registry`` resolves ``type``; ``exclude`` names constructor arguments supplied at build time
+    (an optimizer's ``params``); ``meta`` adds typedrunner's own keys ``(name, annotation, default)``;
+    ``instance_of`` (a dotted class path) also accepts an already built object of that class.
+    """
+
+    registry: Registry
+    exclude: tuple[str, ...] = ()
+    meta: tuple[tuple[str, Any, Any], ...] = ()
+    instance_of: str | None = None
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        return core_schema.no_info_plain_validator_function(
+            self.validate,
+            serialization=core_schema.plain_serializer_function_ser_schema(self.serialize, info_arg=True),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        return {
+            "type": "object",
+            "properties": {"type": {"type": "string", "description": f"a registered {self.registry.name} name or a dotted import path"}},
+            "required": ["type"],
+            "additionalProperties": True,
+        }
+
+    # -- validation ----------------------------------------------------------------------------
+    def validate(self, value: Any) -> Any:
+        if isinstance(value, Lazy):
+            return self._check_arguments(value.target, {**value.kwargs, **value.meta})
+        if isinstance(value, Mapping):
+            if "type" not in value:
+                raise _error(("type",), "missing", f"a {self.registry.name} needs a 'type' key", value)
+            try:
+                target = self.registry.resolve(value["type"])
+            except LookupError as e:
+                raise _error(("type",), "unknown_type", str(e), value["type"]) from None
+            return self._check_arguments(target, {k: v for k, v in value.items() if k != "type"})
+        if self.instance_of is not None and _is_instance(value, self.instance_of):
+            return value
+        built = f", or a built {self.instance_of.rpartition('.')[2]}" if self.instance_of else ""
+        raise PydanticCustomError(
+            "component_type",
+            "expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; "
+            "got {kind}",
+            {"built": built, "kind": type(value).__name__},
+        )
+
+    def _check_arguments(self, target: Any, kwargs: Mapping[str, Any]) -> Lazy[Any]:
+        if not callable(target):
+            raise _error(("type",), "unknown_type", f"{target!r} is not a class or function", target)
+        model = _signature_model(target, self.exclude, self.meta)
+        try:
+            validated = model.model_validate(dict(kwargs))
+        except ValidationError as e:
+            raise _with_suggestions(e, _parameter_names(target, self.exclude) + [m[0] for m in self.meta]) from None
+        values = {model.model_fields[f].alias or f: getattr(validated, f) for f in validated.model_fields_set}
+        values.update(validated.model_extra or {})
+        meta_names = {m[0] for m in self.meta}
+        meta = {m[0]: values.pop(m[0], m[2]) for m in self.meta}
+        return Lazy(target, {k: v for k, v in values.items() if k not in meta_names}, meta)
+
+    def serialize(self, value: Any, info: core_schema.SerializationInfo) -> Any:
+        if isinstance(value, Lazy):
+            out: dict[str, Any] = {"type": self.registry.name_of(value.target)}
+            out.update(value.kwargs)
+            out.update(value.meta)
+            return plain_value(out) if info.mode == "json" else out
+        return plain_value(value) if info.mode == "json" else value
+
+
+def _is_instance(value: Any, dotted: str) -> bool:
+    root = dotted.partition(".")[0]
+    import sys
+
+    if root not in sys.modules:  # the class's package was never imported: value cannot be one
+        return False
+    return isinstance(value, import_object(dotted))
+
+
+def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
+    details: InitErrorDetails = {
+        "type": PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}")),
+        "loc": loc,
+        "input": value,
+    }
+    return ValidationError.from_exception_data("component", [details])
+
+
+def _with_suggestions(error: ValidationError, names: list[str]) -> ValidationError:
+    """Re-raise a signature model's errors with did-you-mean on unknown arguments."""
+    details: list[InitErrorDetails] = []
+    for err in error.errors():
+        loc = tuple(err["loc"])
+        if err["type"] == "extra_forbidden" and len(loc) == 1:
+            message = f"unknown key (not an argument of the constructor){did_you_mean(str(loc[0]), names)}"
+            details.append({"type": PydanticCustomError("unknown_key", message), "loc": loc, "input": err["input"]})
+        else:
+            details.append(
+                {"type": PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}")),
+                 "loc": loc, "input": err["input"]}
+            )
+    return ValidationError.from_exception_data(error.title, details)

@@ -1,0 +1,288 @@
+"""``Runner``: wires the built parts together and runs the loops. Read it top to bottom."""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+import typedrunner
+from typedrunner import build
+from typedrunner.checkpoint import load_checkpoint, save_checkpoint, write_text_atomic
+from typedrunner.config.runner import RunnerConfig
+from typedrunner.contract import cross_field_problems
+from typedrunner.errors import ConfigError, Problem
+from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook
+from typedrunner.loops import EpochBasedTrainLoop, TestLoop, ValLoop, predict_step_for, train_step_for
+from typedrunner.logging import RunLogger
+from typedrunner.model import BaseDataPreprocessor, BaseModel
+
+__all__ = ["Runner"]
+
+_GREATER_HINTS = ("acc", "top", "auc", "precision", "recall", "f1", "map", "iou", "dice", "ap", "ar@")
+_LESS_HINTS = ("loss", "error", "err", "mse", "mae")
+
+
+class Runner:
+    """Train, validate and test a model described by a :class:`RunnerConfig`.
+
+    ``Runner(cfg)`` takes a validated config; ``Runner(model=..., train_dataloader=..., ...)`` takes
+    MMEngine's keyword arguments (built objects or dicts) and validates them the same way.
+    """
+
+    def __init__(self, cfg: RunnerConfig | Mapping[str, Any] | None = None, /, **kwargs: Any) -> None:
+        # 1. One validated config, whatever the entry point.
+        if cfg is None:
+            cfg = RunnerConfig.from_dict(kwargs)
+        elif kwargs:
+            raise TypeError("give either a RunnerConfig or keyword arguments, not both")
+        elif not isinstance(cfg, RunnerConfig):
+            cfg = RunnerConfig.from_dict(cfg)
+        problems = cross_field_problems(cfg)
+        if problems:
+            raise ConfigError(problems)
+        self.cfg = cfg
+        self.work_dir = cfg.resolved_work_dir
+        self.logger = RunLogger(cfg.log_level, cfg.log_processor.num_digits)
+
+        # 2. Environment and randomness, before anything random is built.
+        self.seed = self._set_randomness()
+        torch.backends.cudnn.benchmark = cfg.env_cfg.cudnn_benchmark
+        self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+        # 3. Model and data preprocessor.
+        self.model: nn.Module = build.build_model(cfg.model).to(self.device)
+        self.data_preprocessor = self._data_preprocessor()
+        self.train_step = train_step_for(self.model, self.data_preprocessor)
+
+        # 4. Data.
+        pin_ok = self.device.type == "cuda"
+        self.train_dataloader = (
+            build.build_dataloader(cfg.train_dataloader, "train_dataloader", self.seed, pin_ok)
+            if cfg.train_dataloader is not None
+            else None
+        )
+        val_dl = (
+            build.build_dataloader(cfg.val_dataloader, "val_dataloader", self.seed, pin_ok)
+            if cfg.val_dataloader is not None
+            else None
+        )
+        test_dl = (
+            build.build_dataloader(cfg.test_dataloader, "test_dataloader", self.seed, pin_ok)
+            if cfg.test_dataloader is not None
+            else None
+        )
+
+        # 5. Optimization.
+        self.optim_wrapper = (
+            build.build_optim_wrapper(cfg.optim_wrapper, self.model, self._lr_scale())
+            if cfg.optim_wrapper is not None
+            else None
+        )
+        self.schedulers = (
+            build.build_schedulers(cfg.param_scheduler, self.optim_wrapper.optimizer)
+            if self.optim_wrapper is not None
+            else []
+        )
+
+        # 6. Loops.
+        self.epoch = 0
+        self.iter = 0
+        self.last_metrics: dict[str, float] = {}
+        self.metric_history: list[dict[str, float]] = []
+        self.train_loop = (
+            EpochBasedTrainLoop(
+                self, self.train_dataloader, cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval
+            )
+            if cfg.train_cfg is not None and self.train_dataloader is not None
+            else None
+        )
+        self.val_loop = (
+            ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"))
+            if val_dl is not None and cfg.val_evaluator is not None
+            else None
+        )
+        self.test_loop = (
+            TestLoop(self, test_dl, build.build_evaluator(cfg.test_evaluator, "test_evaluator"))
+            if test_dl is not None and cfg.test_evaluator is not None
+            else None
+        )
+
+        # 7. Hooks, last: they may look at everything above.
+        hooks = build.build_default_hooks(cfg.default_hooks, cfg.log_processor)
+        hooks += [build.build_hook(h, f"custom_hooks[{i}]") for i, h in enumerate(cfg.custom_hooks)]
+        for hook in hooks:
+            if isinstance(hook, ParamSchedulerHook):
+                hook.by_epoch = [s for s, by_epoch in self.schedulers if by_epoch]
+                hook.by_iter = [s for s, by_epoch in self.schedulers if not by_epoch]
+        self.timer = next((h for h in hooks if isinstance(h, IterTimerHook)), None)
+        self.hooks = HookList(hooks)
+
+    # -- entry points -------------------------------------------------------------------------
+    @classmethod
+    def from_cfg(cls, cfg: Mapping[str, Any] | RunnerConfig) -> Runner:
+        """MMEngine's ``Runner.from_cfg``: a config dict (e.g. from ``Config.fromfile``)."""
+        return cls(cfg if isinstance(cfg, RunnerConfig) else dict(cfg))
+
+    @property
+    def max_epochs(self) -> int:
+        return self.train_loop.max_epochs if self.train_loop is not None else 0
+
+    @property
+    def max_iters(self) -> int:
+        return self.max_epochs * len(self.train_dataloader) if self.train_dataloader is not None else 0
+
+    def train(self) -> nn.Module:
+        """Train (validating as configured); return the model."""
+        if self.train_loop is None or self.optim_wrapper is None:
+            missing = [k for k in ("train_dataloader", "train_cfg", "optim_wrapper") if getattr(self.cfg, k) is None]
+            raise ConfigError([Problem(k, "required to train") for k in missing])
+        started = time.perf_counter()
+        self._open_run()
+        self.logger.info("training", epochs=self.max_epochs, iters_per_epoch=len(self.train_loop.dataloader),  # type: ignore[arg-type]
+                         device=str(self.device), seed=self.seed, work_dir=str(self.work_dir))
+        self.hooks.call("before_run", self)
+        self.train_loop.run()
+        self.hooks.call("after_run", self)
+        self._write_summary(time.perf_counter() - started)
+        self.logger.close()
+        return self.model
+
+    def val(self) -> dict[str, float]:
+        """Run the validation loop once; return the metrics."""
+        if self.val_loop is None:
+            raise ConfigError([Problem(k, "required to validate") for k in ("val_dataloader", "val_cfg", "val_evaluator") if getattr(self.cfg, k) is None])
+        self._open_run()
+        self.hooks.call("before_run", self)
+        metrics = self.val_loop.run()
+        self.hooks.call("after_run", self)
+        self.logger.close()
+        return metrics
+
+    def test(self) -> dict[str, float]:
+        """Run the test loop once; return the metrics."""
+        if self.test_loop is None:
+            raise ConfigError([Problem(k, "required to test") for k in ("test_dataloader", "test_cfg", "test_evaluator") if getattr(self.cfg, k) is None])
+        self._open_run()
+        self.hooks.call("before_run", self)
+        metrics = self.test_loop.run()
+        self.hooks.call("after_run", self)
+        self.logger.close()
+        return metrics
+
+    def register_hook(self, hook: Hook) -> None:
+        """Add a hook after construction (MMEngine's ``runner.register_hook``)."""
+        self.hooks = HookList([*self.hooks.hooks, hook])
+
+    def predict_step(self, stage: str) -> Any:
+        return predict_step_for(self.model, self.data_preprocessor, stage)
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def save_checkpoint(
+        self, filename: str, *, save_optimizer: bool = True, save_param_scheduler: bool = True, epoch: int | None = None
+    ) -> Path:
+        """Write a checkpoint into ``work_dir`` atomically and point ``last_checkpoint`` at it."""
+        state: dict[str, Any] = {
+            "meta": {
+                "epoch": self.epoch if epoch is None else epoch,
+                "iter": self.iter,
+                "seed": self.seed,
+                "typedrunner_version": typedrunner.__version__,
+                "torch_version": torch.__version__,
+                "config": json.dumps(self.cfg.model_dump(mode="json")),
+            },
+            "state_dict": self.model.state_dict(),
+        }
+        if save_optimizer and self.optim_wrapper is not None:
+            state["optimizer"] = self.optim_wrapper.state_dict()
+        if save_param_scheduler:
+            state["param_schedulers"] = [_plain_state(s.state_dict()) for s, _ in self.schedulers]
+        self.hooks.call("before_save_checkpoint", self, state)
+        path = self.work_dir / filename
+        save_checkpoint(state, path)
+        write_text_atomic(self.work_dir / "last_checkpoint", str(path.resolve()))
+        return path
+
+    def load_weights(self, path: str) -> None:
+        """``load_from``: load model weights only, strictly, naming every mismatch."""
+        state = load_checkpoint(path, map_location=self.device)
+        weights = state.get("state_dict", state)
+        result = self.model.load_state_dict(weights, strict=False)
+        problems = [Problem("load_from", f"missing key in checkpoint: {k}") for k in result.missing_keys]
+        problems += [Problem("load_from", f"unexpected key in checkpoint: {k}") for k in result.unexpected_keys]
+        if problems:
+            raise ConfigError(problems, title=f"load_from {path!r} does not match the model")
+        self.hooks.call("after_load_checkpoint", self, state)
+        self.logger.info("loaded weights", load_from=path)
+
+    # -- internals ----------------------------------------------------------------------------
+    def _open_run(self) -> None:
+        self.logger.attach(self.work_dir)
+        config_text = json.dumps(self.cfg.model_dump(mode="json"), indent=2)
+        write_text_atomic(self.work_dir / "config.json", config_text + "\n")
+        if self.cfg.load_from is not None:
+            self.load_weights(self.cfg.load_from)
+
+    def _set_randomness(self) -> int:
+        rnd = self.cfg.randomness
+        seed = rnd.seed if rnd.seed is not None else random.SystemRandom().randrange(2**31)
+        random.seed(seed)
+        torch.manual_seed(seed)
+        if "numpy" in sys.modules:
+            sys.modules["numpy"].random.seed(seed)
+        if rnd.deterministic:
+            torch.use_deterministic_algorithms(True)
+            torch.backends.cudnn.deterministic = True
+            torch.backends.cudnn.benchmark = False
+        return seed
+
+    def _data_preprocessor(self) -> nn.Module:
+        spec = self.cfg.data_preprocessor
+        if spec is not None:
+            preprocessor = build.build_model(spec).to(self.device)
+            if isinstance(self.model, BaseModel):
+                self.model.data_preprocessor = preprocessor
+            return preprocessor
+        own = getattr(self.model, "data_preprocessor", None)
+        if isinstance(own, nn.Module):
+            return own
+        return BaseDataPreprocessor().to(self.device)
+
+    def _lr_scale(self) -> float:
+        scale = self.cfg.auto_scale_lr
+        loader = self.cfg.train_dataloader
+        if not scale.enable or scale.base_batch_size is None or loader is None:
+            return 1.0
+        batch_size = loader.batch_size if hasattr(loader, "batch_size") and loader.batch_size else 1
+        return float(batch_size) / scale.base_batch_size
+
+    def _write_summary(self, wall_time: float) -> None:
+        best: dict[str, float] = {}
+        for metrics in self.metric_history:
+            for key, value in metrics.items():
+                less = any(h in key.lower() for h in _LESS_HINTS)
+                if key not in best or (value < best[key] if less else value > best[key]):
+                    best[key] = value
+        summary = {
+            "final_metrics": self.last_metrics,
+            "best_metrics": best,
+            "epochs": self.epoch,
+            "iters": self.iter,
+            "wall_time_s": round(wall_time, 3),
+            "work_dir": str(self.work_dir),
+        }
+        write_text_atomic(self.work_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+        self.logger.info("done", **{f"final_{k}": v for k, v in self.last_metrics.items()}, wall_time_s=round(wall_time, 1))
+
+
+def _plain_state(state: dict[str, Any]) -> dict[str, Any]:
+    """Scheduler states hold ``Counter``s; make them plain dicts so ``weights_only`` loading works."""
+    return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}
+
