@@ -55,9 +55,7 @@ def build_model(spec: Any) -> nn.Module:
     return model
 
 
-def build_dataloader(
-    cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool
-) -> TorchDataLoader[Any]:
+def build_dataloader(cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool) -> TorchDataLoader[Any]:
     """A torch ``DataLoader`` from its config (a built one is returned as is)."""
     if isinstance(cfg, TorchDataLoader):
         return cfg
@@ -87,9 +85,7 @@ def build_dataloader(
     )
 
 
-def build_optim_wrapper(
-    cfg: C.OptimWrapper, model: nn.Module, lr_scale: float = 1.0
-) -> OptimWrapper:
+def build_optim_wrapper(cfg: C.OptimWrapper, model: nn.Module, lr_scale: float = 1.0) -> OptimWrapper:
     optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad])
     if lr_scale != 1.0:
         for group in optimizer.param_groups:
@@ -99,10 +95,9 @@ def build_optim_wrapper(
 
 
 def build_schedulers(
-    cfg: SchedulerConfig | list[SchedulerConfig] | None, optimizer: torch.optim.Optimizer
+    configs: Sequence[SchedulerConfig], optimizer: torch.optim.Optimizer
 ) -> list[tuple[torch.optim.lr_scheduler.LRScheduler, bool]]:
     """Each scheduler with whether it steps per epoch."""
-    configs: Sequence[SchedulerConfig] = [] if cfg is None else cfg if isinstance(cfg, list) else [cfg]
     return [(build_scheduler(c, optimizer), scheduler_by_epoch(c)) for c in configs]
 
 
@@ -133,6 +128,8 @@ def build_default_hooks(cfg: C.DefaultHooks, log_processor: C.LogProcessor) -> l
     if cfg.checkpoint is not None:
         c = cfg.checkpoint
         hooks.append(
-            CheckpointHook(c.interval, c.save_begin, c.save_last, c.max_keep_ckpts, c.save_optimizer, c.save_param_scheduler)
+            CheckpointHook(
+                c.interval, c.save_begin, c.save_last, c.max_keep_ckpts, c.save_optimizer, c.save_param_scheduler
+            )
         )
     return hooks

@@ -44,4 +44,3 @@ def pseudo_collate(data_batch: Sequence[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         return type(first)(list(items) for items in zip(*data_batch, strict=True))
     return list(data_batch)
-

@@ -37,7 +37,7 @@ class Problem:
     def render(self) -> str:
         where = self.path or "<config>"
         line = f"{where}: {self.message}"
-        if self.value is not None and not _is_unknown_key(self.message):
+        if self.value is not None and not _is_unknown_key(self.message) and repr(self.value) not in self.message:
             line += f" (got {_short_repr(self.value)})"
         if self.source:
             line += f"  [from {self.source}]"

@@ -56,8 +56,6 @@ class Evaluator:
         for metric in self.metrics:
             for key, value in metric.evaluate(size).items():
                 if key in out:
-                    raise ValueError(
-                        f"two metrics both return {key!r}; give one of them a prefix (prefix: ...)"
-                    )
+                    raise ValueError(f"two metrics both return {key!r}; give one of them a prefix (prefix: ...)")
                 out[key] = float(value)
         return out

@@ -124,14 +124,11 @@ class HookList:
         self._before_test_iter = calls["before_test_iter"]
         self._after_test_iter = calls["after_test_iter"]
         self._calls = calls
+        self._order = {event: [type(h).__name__ for h in self.hooks if event in h.events()] for event in EVENTS}
 
     def order(self) -> dict[str, list[str]]:
         """Per event, the names of the hooks called, in order (logged at start)."""
-        return {
-            event: [type(fn.__self__).__name__ for fn in fns]  # type: ignore[attr-defined]
-            for event, fns in self._calls.items()
-            if fns
-        }
+        return {event: names for event, names in self._order.items() if names}
 
     def call(self, event: str, runner: Runner, *args: Any) -> None:
         """Call a per-run or per-epoch event (not per iteration) on the hooks that handle it."""
@@ -255,12 +252,14 @@ class LoggerHook(Hook):
         if outputs is not None:
             self.window.append(outputs)
         inner = batch_idx + 1
-        if inner % self.interval != 0 and (self.ignore_last or inner != len(runner.train_dataloader)):
+        if inner % self.interval != 0 and (self.ignore_last or inner != runner.iters_per_epoch):
             return
         # The only host sync of the loop: one stack + item per logged key, every `interval` iterations.
         keys = self.window[0].keys() if self.window else ()
         values = {key: torch.stack([o[key] for o in self.window]).float().mean().item() for key in keys}
-        scalars: dict[str, float] = {"lr": runner.optim_wrapper.get_lr()[0], **values}
+        optim_wrapper = runner.optim_wrapper
+        scalars: dict[str, float] = {"lr": optim_wrapper.get_lr()[0]} if optim_wrapper is not None else {}
+        scalars.update(values)
         timer = runner.timer
         if timer is not None and timer.iter_times:
             iter_time = sum(timer.iter_times) / len(timer.iter_times)
@@ -268,21 +267,27 @@ class LoggerHook(Hook):
             scalars["data_time"] = sum(timer.data_times) / max(len(timer.data_times), 1)
             remaining = runner.max_iters - runner.iter - 1
             scalars["eta_s"] = round(iter_time * remaining, 1)
-        grad_norm = runner.optim_wrapper.last_grad_norm
+        grad_norm = optim_wrapper.last_grad_norm if optim_wrapper is not None else None
         if grad_norm is not None:
             scalars["grad_norm"] = float(grad_norm.item())
         runner.logger.scalars(
-            "train", epoch=runner.epoch + 1, iter=inner, iters_per_epoch=len(runner.train_dataloader),
-            step=runner.iter + 1, values=scalars,
+            "train",
+            epoch=runner.epoch + 1,
+            iter=inner,
+            iters_per_epoch=runner.iters_per_epoch,
+            step=runner.iter + 1,
+            values=scalars,
         )
 
     def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
-        runner.logger.scalars("val", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter,
-                              values=dict(metrics or {}))
+        runner.logger.scalars(
+            "val", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter, values=dict(metrics or {})
+        )
 
     def after_test_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
-        runner.logger.scalars("test", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter,
-                              values=dict(metrics or {}))
+        runner.logger.scalars(
+            "test", epoch=runner.epoch, iter=None, iters_per_epoch=None, step=runner.iter, values=dict(metrics or {})
+        )
 
 
 class CheckpointHook(Hook):
@@ -323,4 +328,3 @@ class CheckpointHook(Hook):
         if self.max_keep_ckpts > 0:
             while len(self.saved) > self.max_keep_ckpts:
                 self.saved.pop(0).unlink(missing_ok=True)
-

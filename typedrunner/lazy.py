@@ -137,7 +137,7 @@ def _signature_model(
         arbitrary_types_allowed=True,
         protected_namespaces=(),
     )
-    model: type[pydantic.BaseModel] = pydantic.create_model(  # type: ignore[call-overload]
+    model: type[pydantic.BaseModel] = pydantic.create_model(
         f"{getattr(target, '__name__', 'target')}Arguments", __config__=config, **fields
     )
     return model
@@ -185,7 +185,12 @@ class Component:
     ) -> JsonSchemaValue:
         return {
             "type": "object",
-            "properties": {"type": {"type": "string", "description": f"a registered {self.registry.name} name or a dotted import path"}},
+            "properties": {
+                "type": {
+                    "type": "string",
+                    "description": f"a registered {self.registry.name} name or a dotted import path",
+                }
+            },
             "required": ["type"],
             "additionalProperties": True,
         }
@@ -207,8 +212,7 @@ class Component:
         built = f", or a built {self.instance_of.rpartition('.')[2]}" if self.instance_of else ""
         raise PydanticCustomError(
             "component_type",
-            "expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; "
-            "got {kind}",
+            "expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {kind}",
             {"built": built, "kind": type(value).__name__},
         )
 
@@ -263,7 +267,10 @@ def _with_suggestions(error: ValidationError, names: list[str]) -> ValidationErr
             details.append({"type": PydanticCustomError("unknown_key", message), "loc": loc, "input": err["input"]})
         else:
             details.append(
-                {"type": PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}")),
-                 "loc": loc, "input": err["input"]}
+                {
+                    "type": PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}")),
+                    "loc": loc,
+                    "input": err["input"],
+                }
             )
     return ValidationError.from_exception_data(error.title, details)

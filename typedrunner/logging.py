@@ -8,16 +8,26 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any, TextIO
 
 import structlog
 
 __all__ = ["RunLogger"]
 
 
+_LEVELS = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+    "CRITICAL": logging.CRITICAL,
+}
+
+
 def _round_floats(digits: int) -> structlog.types.Processor:
-    def processor(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
         return {k: (float(f"{v:.{digits}g}") if isinstance(v, float) else v) for k, v in event.items()}
 
     return processor
@@ -26,14 +36,14 @@ def _round_floats(digits: int) -> structlog.types.Processor:
 class RunLogger:
     """Console + ``run.log`` (human) + ``scalars.jsonl`` (machine) for one run."""
 
-    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: IO[str] | None = None) -> None:
-        self._level = logging.getLevelNamesMapping()[level]
+    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None) -> None:
+        self._level = _LEVELS[level]
         self._digits = num_digits
-        self._files: list[IO[str]] = []
+        self._files: list[TextIO] = []
         self._human = [self._console_logger(stream or sys.stdout, colors=(stream or sys.stdout).isatty())]
         self._json: list[Any] = []
 
-    def _console_logger(self, stream: IO[str], colors: bool) -> Any:
+    def _console_logger(self, stream: TextIO, colors: bool) -> Any:
         return structlog.wrap_logger(
             structlog.PrintLogger(file=stream),
             wrapper_class=structlog.make_filtering_bound_logger(self._level),
@@ -76,7 +86,13 @@ class RunLogger:
             logger.debug(event, **fields)
 
     def scalars(
-        self, mode: str, *, epoch: int, iter: int | None, iters_per_epoch: int | None, step: int,
+        self,
+        mode: str,
+        *,
+        epoch: int,
+        iter: int | None,
+        iters_per_epoch: int | None,
+        step: int,
         values: dict[str, float],
     ) -> None:
         """Log scalars: one JSON line, and one readable console line."""

@@ -49,10 +49,17 @@ class EpochBasedTrainLoop:
     """Train ``max_epochs`` epochs; validate after epoch ``val_begin`` and every ``val_interval``."""
 
     def __init__(
-        self, runner: Runner, dataloader: Iterable[Any], max_epochs: int, val_begin: int = 1, val_interval: int = 1
+        self,
+        runner: Runner,
+        dataloader: Iterable[Any],
+        optim_wrapper: OptimWrapper,
+        max_epochs: int,
+        val_begin: int = 1,
+        val_interval: int = 1,
     ) -> None:
         self.runner = runner
         self.dataloader = dataloader
+        self.optim_wrapper = optim_wrapper
         self.max_epochs = max_epochs
         self.val_begin = val_begin
         self.val_interval = val_interval
@@ -62,15 +69,17 @@ class EpochBasedTrainLoop:
         runner.hooks.call("before_train", runner)
         while runner.epoch < self.max_epochs:
             self.run_epoch()
-            if runner.val_loop is not None and runner.epoch >= self.val_begin and (
-                runner.epoch % self.val_interval == 0 or runner.epoch == self.max_epochs
+            if (
+                runner.val_loop is not None
+                and runner.epoch >= self.val_begin
+                and (runner.epoch % self.val_interval == 0 or runner.epoch == self.max_epochs)
             ):
                 runner.val_loop.run()
         runner.hooks.call("after_train", runner)
 
     def run_epoch(self) -> None:
         # 1. epoch start  2. per batch: hooks, preprocess + loss + update, hooks  3. epoch end
-        runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.runner.optim_wrapper
+        runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.optim_wrapper
         hooks.call("before_train_epoch", runner)
         runner.model.train()
         train_step = runner.train_step

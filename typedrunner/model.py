@@ -83,7 +83,9 @@ class BaseModel(nn.Module):
 
     def __init__(self, data_preprocessor: nn.Module | None = None) -> None:
         super().__init__()
-        self.data_preprocessor: nn.Module = data_preprocessor if data_preprocessor is not None else BaseDataPreprocessor()
+        self.data_preprocessor: nn.Module = (
+            data_preprocessor if data_preprocessor is not None else BaseDataPreprocessor()
+        )
 
     def train_step(self, data: Any, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
         """Preprocess, compute the losses, update the parameters; return the detached losses."""

@@ -32,7 +32,7 @@ class OptimWrapper:
         self.zero_grad()
 
     def backward(self, loss: Tensor) -> None:
-        loss.backward()
+        loss.backward()  # type: ignore[no-untyped-call]
 
     def step(self) -> None:
         clip = self.clip_grad

@@ -50,9 +50,7 @@ def import_object(path: str) -> Any:
         return getattr(module, attr)
     except AttributeError as e:
         public = [n for n in dir(module) if not n.startswith("_")]
-        raise LookupError(
-            f"module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, public)}"
-        ) from e
+        raise LookupError(f"module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, public)}") from e
 
 
 def object_path(obj: Any) -> str:
@@ -92,9 +90,7 @@ class Registry:
     @overload
     def register_module(self, name: str | None = None, force: bool = False, *, module: _T) -> _T: ...
 
-    def register_module(
-        self, name: str | None = None, force: bool = False, module: Any = None
-    ) -> Any:
+    def register_module(self, name: str | None = None, force: bool = False, module: Any = None) -> Any:
         """Register a class or function, as a decorator (``@MODELS.register_module()``) or directly."""
 
         def register(obj: _T) -> _T:
@@ -104,8 +100,7 @@ class Registry:
             existing = self._entries.get(key)
             if existing is not None and existing is not obj and not force:
                 raise KeyError(
-                    f"{key!r} is already registered in {self} as {object_path(existing)}; "
-                    "pass force=True to replace it"
+                    f"{key!r} is already registered in {self} as {object_path(existing)}; pass force=True to replace it"
                 )
             self._entries[key] = obj
             return obj
@@ -137,10 +132,11 @@ class Registry:
         for key, builtin_path in self._builtins.items():
             if builtin_path == path:
                 return key
-        if self._fallback_module is not None and obj.__module__.startswith(self._fallback_module):
+        short = getattr(obj, "__name__", None)
+        if self._fallback_module is not None and isinstance(short, str) and path.startswith(self._fallback_module):
             module = importlib.import_module(self._fallback_module)
-            if getattr(module, obj.__name__, None) is obj:
-                return str(obj.__name__)
+            if getattr(module, short, None) is obj:
+                return short
         return path
 
     def names(self) -> list[str]:

@@ -20,8 +20,8 @@ from typedrunner.config.runner import RunnerConfig
 from typedrunner.contract import cross_field_problems
 from typedrunner.errors import ConfigError, Problem
 from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook
-from typedrunner.loops import EpochBasedTrainLoop, TestLoop, ValLoop, predict_step_for, train_step_for
 from typedrunner.logging import RunLogger
+from typedrunner.loops import EpochBasedTrainLoop, TestLoop, ValLoop, predict_step_for, train_step_for
 from typedrunner.model import BaseDataPreprocessor, BaseModel
 
 __all__ = ["Runner"]
@@ -97,11 +97,17 @@ class Runner:
         self.iter = 0
         self.last_metrics: dict[str, float] = {}
         self.metric_history: list[dict[str, float]] = []
+        train_cfg = cfg.train_cfg
         self.train_loop = (
             EpochBasedTrainLoop(
-                self, self.train_dataloader, cfg.train_cfg.max_epochs, cfg.train_cfg.val_begin, cfg.train_cfg.val_interval
+                self,
+                self.train_dataloader,
+                self.optim_wrapper,
+                train_cfg.max_epochs,
+                train_cfg.val_begin,
+                train_cfg.val_interval,
             )
-            if cfg.train_cfg is not None and self.train_dataloader is not None
+            if train_cfg is not None and self.train_dataloader is not None and self.optim_wrapper is not None
             else None
         )
         self.val_loop = (
@@ -136,8 +142,12 @@ class Runner:
         return self.train_loop.max_epochs if self.train_loop is not None else 0
 
     @property
+    def iters_per_epoch(self) -> int:
+        return len(self.train_dataloader) if self.train_dataloader is not None else 0
+
+    @property
     def max_iters(self) -> int:
-        return self.max_epochs * len(self.train_dataloader) if self.train_dataloader is not None else 0
+        return self.max_epochs * self.iters_per_epoch
 
     def train(self) -> nn.Module:
         """Train (validating as configured); return the model."""
@@ -146,8 +156,14 @@ class Runner:
             raise ConfigError([Problem(k, "required to train") for k in missing])
         started = time.perf_counter()
         self._open_run()
-        self.logger.info("training", epochs=self.max_epochs, iters_per_epoch=len(self.train_loop.dataloader),  # type: ignore[arg-type]
-                         device=str(self.device), seed=self.seed, work_dir=str(self.work_dir))
+        self.logger.info(
+            "training",
+            epochs=self.max_epochs,
+            iters_per_epoch=len(self.train_loop.dataloader),  # type: ignore[arg-type]
+            device=str(self.device),
+            seed=self.seed,
+            work_dir=str(self.work_dir),
+        )
         self.hooks.call("before_run", self)
         self.train_loop.run()
         self.hooks.call("after_run", self)
@@ -158,7 +174,13 @@ class Runner:
     def val(self) -> dict[str, float]:
         """Run the validation loop once; return the metrics."""
         if self.val_loop is None:
-            raise ConfigError([Problem(k, "required to validate") for k in ("val_dataloader", "val_cfg", "val_evaluator") if getattr(self.cfg, k) is None])
+            raise ConfigError(
+                [
+                    Problem(k, "required to validate")
+                    for k in ("val_dataloader", "val_cfg", "val_evaluator")
+                    if getattr(self.cfg, k) is None
+                ]
+            )
         self._open_run()
         self.hooks.call("before_run", self)
         metrics = self.val_loop.run()
@@ -169,7 +191,13 @@ class Runner:
     def test(self) -> dict[str, float]:
         """Run the test loop once; return the metrics."""
         if self.test_loop is None:
-            raise ConfigError([Problem(k, "required to test") for k in ("test_dataloader", "test_cfg", "test_evaluator") if getattr(self.cfg, k) is None])
+            raise ConfigError(
+                [
+                    Problem(k, "required to test")
+                    for k in ("test_dataloader", "test_cfg", "test_evaluator")
+                    if getattr(self.cfg, k) is None
+                ]
+            )
         self._open_run()
         self.hooks.call("before_run", self)
         metrics = self.test_loop.run()
@@ -279,10 +307,11 @@ class Runner:
             "work_dir": str(self.work_dir),
         }
         write_text_atomic(self.work_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-        self.logger.info("done", **{f"final_{k}": v for k, v in self.last_metrics.items()}, wall_time_s=round(wall_time, 1))
+        self.logger.info(
+            "done", **{f"final_{k}": v for k, v in self.last_metrics.items()}, wall_time_s=round(wall_time, 1)
+        )
 
 
 def _plain_state(state: dict[str, Any]) -> dict[str, Any]:
     """Scheduler states hold ``Counter``s; make them plain dicts so ``weights_only`` loading works."""
     return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}
-

@@ -1,10 +1,10 @@
 """Typed schemas of every Runner argument. Pure pydantic: importing this does not import torch."""
 
 from typedrunner.config.base import ConfigModel
-from typedrunner.config.file import Config
 from typedrunner.config.data import DataLoader, DefaultSampler
 from typedrunner.config.env import AutoScaleLR, DistCfg, EnvCfg, MpCfg, Randomness, TypedRunnerWarning
 from typedrunner.config.evaluator import Evaluator
+from typedrunner.config.file import Config
 from typedrunner.config.hooks import (
     CheckpointHook,
     DefaultHooks,

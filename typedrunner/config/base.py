@@ -49,9 +49,7 @@ class ConfigModel(BaseModel):
                     kind, message = "unknown_key", f"unknown key{hint}"
                 else:
                     kind, message = err["type"], err["msg"]
-                details.append(
-                    {"type": PydanticCustomError(kind, _escape(message)), "loc": loc, "input": err["input"]}
-                )
+                details.append({"type": PydanticCustomError(kind, _escape(message)), "loc": loc, "input": err["input"]})
             raise ValidationError.from_exception_data(e.title, details) from None
 
 
@@ -149,4 +147,3 @@ def _dedupe(problems: list[Problem]) -> list[Problem]:
             seen.add(key)
             out.append(p)
     return out
-

@@ -43,6 +43,7 @@ else:
         Component(DATA_SAMPLERS, exclude=("dataset", "data_source"), instance_of="torch.utils.data.Sampler"),
     )
 
+_DEFAULT_COLLATE: Any = {"type": "default_collate"}
 CollateField = Annotated[Lazy[Any], Component(FUNCTIONS, exclude=("batch", "data_batch"))]
 """``{type: default_collate}`` or a collate function by name or dotted path (extra keys are bound)."""
 
@@ -58,7 +59,7 @@ class DataLoader(ConfigModel):
     """Sample order; None: ``DefaultSampler`` with ``shuffle`` below."""
     shuffle: bool | None = None
     """Shorthand for ``sampler: {type: DefaultSampler, shuffle: ...}`` (torch's spelling)."""
-    collate_fn: CollateField = Field(default_factory=lambda: {"type": "default_collate"})
+    collate_fn: CollateField = Field(default_factory=lambda: _DEFAULT_COLLATE.copy())
     """How samples are merged into a batch."""
     num_workers: int = Field(0, ge=0)
     """Worker processes loading data (0: in the main process)."""

@@ -32,7 +32,9 @@ class Config(dict[str, Any]):
         if not path.is_file():
             raise ConfigError([Problem("", f"config file {str(path)!r} does not exist")])
         if path.suffix != ".py":
-            raise ConfigError([Problem("", f"{str(path)!r}: only Python config files (.py) are read by Config.fromfile")])
+            raise ConfigError(
+                [Problem("", f"{str(path)!r}: only Python config files (.py) are read by Config.fromfile")]
+            )
         namespace = runpy.run_path(str(path))
         if "_base_" in namespace:
             raise ConfigError([Problem("_base_", "not supported yet: config inheritance (_base_); merge the files")])

@@ -21,7 +21,9 @@ __all__ = [
     "RuntimeInfoHook",
 ]
 
-Priority = int | Literal["HIGHEST", "VERY_HIGH", "HIGH", "ABOVE_NORMAL", "NORMAL", "BELOW_NORMAL", "LOW", "VERY_LOW", "LOWEST"]
+Priority = (
+    int | Literal["HIGHEST", "VERY_HIGH", "HIGH", "ABOVE_NORMAL", "NORMAL", "BELOW_NORMAL", "LOW", "VERY_LOW", "LOWEST"]
+)
 
 
 class CheckpointHook(TypedComponent):

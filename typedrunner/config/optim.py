@@ -140,7 +140,9 @@ class ClipGrad(ConfigModel):
 class OptimWrapper(ConfigModel):
     """``optim_wrapper``: the optimizer and what happens around each step."""
 
-    type: Annotated[Literal["OptimWrapper", "AmpOptimWrapper"], not_supported_yet("OptimWrapper", "AmpOptimWrapper (AMP)")] = "OptimWrapper"
+    type: Annotated[
+        Literal["OptimWrapper", "AmpOptimWrapper"], not_supported_yet("OptimWrapper", "AmpOptimWrapper (AMP)")
+    ] = "OptimWrapper"
     """Wrapper kind."""
     optimizer: OptimizerConfig
     """The torch optimizer, e.g. ``{type: Adam, lr: 0.001}``."""

@@ -71,8 +71,8 @@ class RunnerConfig(ConfigModel):
     """The test loop."""
     optim_wrapper: OptimWrapper | None = None
     """Optimizer and step settings (needed to train)."""
-    param_scheduler: SchedulerConfig | list[SchedulerConfig] | None = None
-    """Learning-rate schedule(s); one or a list."""
+    param_scheduler: list[SchedulerConfig] = Field(default_factory=list)
+    """Learning-rate schedule(s): one, or a list applied together."""
     val_evaluator: Evaluator | None = None
     """Metrics on validation predictions."""
     test_evaluator: Evaluator | None = None
@@ -117,6 +117,14 @@ class RunnerConfig(ConfigModel):
             if isinstance(imports, Mapping):
                 data = {**data, "custom_imports": list(imports.get("imports", []))}
         return data
+
+    @field_validator("param_scheduler", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        """MMEngine takes one scheduler or a list; the validated config always holds a list."""
+        if value is None:
+            return []
+        return value if isinstance(value, (list, tuple)) else [value]
 
     @field_validator("work_dir")
     @classmethod

@@ -29,9 +29,7 @@ class TrainLoop(TypedComponent):
     """First epoch after which validation runs."""
     val_interval: int = Field(1, ge=1)
     """Validate every this many epochs."""
-    dynamic_intervals: Annotated[
-        list[tuple[int, int]] | None, not_supported_yet(None, "dynamic_intervals")
-    ] = None
+    dynamic_intervals: Annotated[list[tuple[int, int]] | None, not_supported_yet(None, "dynamic_intervals")] = None
     """``[(epoch, interval), ...]``: change ``val_interval`` from the given epoch on."""
 
     @model_validator(mode="after")

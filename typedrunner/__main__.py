@@ -1,0 +1,3 @@
+from typedrunner.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""The command line: a Hydra app. The only place (with ``compose.py``) that knows Hydra.
+
+``python -m typedrunner +experiment=mlp [key=value ...] [check=true]`` composes ``./conf`` (or
+``$TYPEDRUNNER_CONF``), validates the result into a ``RunnerConfig`` at one boundary, and trains.
+Exit codes: 0 success; 2 invalid configuration (nothing trained); 1 a failure during training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from typedrunner.errors import TypedRunnerError
+
+__all__ = ["main"]
+
+EXIT_INVALID = 2
+
+
+def _conf_dir() -> Path:
+    return Path(os.environ.get("TYPEDRUNNER_CONF", Path.cwd() / "conf")).resolve()
+
+
+def _task(cfg: Any) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from typedrunner.compose import to_runner_config
+
+    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        config, check = to_runner_config(cfg)
+        from typedrunner.runner import Runner
+
+        runner = Runner(config)
+    except TypedRunnerError as e:
+        _report(e, output_dir)
+        sys.exit(EXIT_INVALID)
+    if check:
+        print(f"configuration is valid: {config.experiment_name} (check=true: nothing trained)")
+        return None
+    runner.train()
+    accuracy = next(iter(runner.last_metrics.values()), None)
+    return accuracy
+
+
+def _report(error: TypedRunnerError, output_dir: Path) -> None:
+    text = str(error)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        traceback.print_exc()
+    print(text, file=sys.stderr)
+    with contextlib.suppress(OSError):
+        (output_dir / "error_report.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    conf = _conf_dir()
+    if not (conf / "config.yaml").is_file():
+        print(
+            f"typedrunner: no Hydra config at {conf / 'config.yaml'}; run from your project root "
+            "(the directory holding conf/) or set TYPEDRUNNER_CONF to your conf directory",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INVALID)
+    import hydra
+
+    app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
+    app()
