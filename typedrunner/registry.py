@@ -68,8 +68,11 @@ class Registry:
         builtins: dict[str, str] | None = None,
         fallback_module: str | None = None,
         fallback_base: str | None = None,
+        variable: str | None = None,
     ) -> None:
         self.name = name
+        self.variable = variable or f"{name.upper()}S"
+        """The module-level name users import (``MODELS``), for messages."""
         self._entries: dict[str, Any] = {}
         self._builtins: dict[str, str] = dict(builtins or {})
         self._fallback_module = fallback_module
@@ -165,7 +168,7 @@ class Registry:
         known = ", ".join(self.names()[:12])
         if not hint:
             hint = (
-                f"; register it with @{self.name.upper()}.register_module(), give a dotted path "
+                f"; register it with @{self.variable}.register_module(), give a dotted path "
                 f"such as 'my_project.module.{type_}', or use one of: {known}"
                 + (", ..." if len(self.names()) > 12 else "")
             )
@@ -211,6 +214,7 @@ PARAM_SCHEDULERS = Registry(
 )
 DATA_SAMPLERS = Registry(
     "sampler",
+    variable="DATA_SAMPLERS",
     builtins={
         "DefaultSampler": "typedrunner.data.DefaultSampler",
         "SequentialSampler": "torch.utils.data.SequentialSampler",
