@@ -48,5 +48,10 @@ def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> Dic
     from hydra import initialize_config_dir
 
     directory = str(Path(config_dir or "conf").resolve())
+    overrides = list(overrides)
+    if not any(o.lstrip("+~").startswith("work_dir=") for o in overrides):
+        # conf/config.yaml points work_dir at Hydra's run directory, which exists only inside a
+        # Hydra run: outside one, fall back to RunnerConfig's default (work_dirs/<experiment_name>).
+        overrides.append("work_dir=null")
     with initialize_config_dir(config_dir=directory, version_base="1.3"):
-        return hydra_compose(config_name="config", overrides=list(overrides), return_hydra_config=False)
+        return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)

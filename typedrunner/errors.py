@@ -73,7 +73,11 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     lowered = word.lower()
     same_case = [c for c in options if c.lower() == lowered]
     prefixed = [c for c in options if len(word) >= 3 and c.lower().startswith(lowered)]
-    close = same_case or (prefixed if len(prefixed) == 1 else []) or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    close = (
+        same_case
+        or (prefixed if len(prefixed) == 1 else [])
+        or difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    )
     return f"; did you mean {close[0]}?" if close else ""
 
 

@@ -201,7 +201,7 @@ class Component:
             return self._check_arguments(value.target, {**value.kwargs, **value.meta})
         if isinstance(value, Mapping):
             if "type" not in value:
-                raise _error(("type",), "missing", f"a {self.registry.name} needs a 'type' key", value)
+                raise _error(("type",), "missing_type", f"a {self.registry.name} needs a 'type' key", value)
             try:
                 target = self.registry.resolve(value["type"])
             except LookupError as e:
@@ -224,7 +224,8 @@ class Component:
             validated = model.model_validate(dict(kwargs))
         except ValidationError as e:
             raise _with_suggestions(e, _parameter_names(target, self.exclude) + [m[0] for m in self.meta]) from None
-        values = {model.model_fields[f].alias or f: getattr(validated, f) for f in validated.model_fields_set}
+        fields = type(validated).model_fields
+        values = {fields[f].alias or f: getattr(validated, f) for f in validated.model_fields_set if f in fields}
         values.update(validated.model_extra or {})
         meta_names = {m[0] for m in self.meta}
         meta = {m[0]: values.pop(m[0], m[2]) for m in self.meta}

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar, overload
 
@@ -133,7 +134,9 @@ class Registry:
                 return key
         path = object_path(obj)
         for key, builtin_path in self._builtins.items():
-            if builtin_path == path:
+            if builtin_path == path or (
+                builtin_path.partition(".")[0] in sys.modules and import_object(builtin_path) is obj
+            ):
                 return key
         short = getattr(obj, "__name__", None)
         if self._fallback_module is not None and isinstance(short, str) and path.startswith(self._fallback_module):

@@ -131,6 +131,10 @@ class Runner:
         self.timer = next((h for h in hooks if isinstance(h, IterTimerHook)), None)
         self.hooks = HookList(hooks)
 
+        # 8. Pretrained weights: loaded (strictly) now, so a mismatch stops us before anything is written.
+        if cfg.load_from is not None:
+            self.load_weights(cfg.load_from)
+
     # -- entry points -------------------------------------------------------------------------
     @classmethod
     def from_cfg(cls, cfg: Mapping[str, Any] | RunnerConfig) -> Runner:
@@ -156,20 +160,25 @@ class Runner:
             raise ConfigError([Problem(k, "required to train") for k in missing])
         started = time.perf_counter()
         self._open_run()
+        try:
+            self._train(self.train_loop, started)
+        finally:
+            self.logger.close()
+        return self.model
+
+    def _train(self, loop: EpochBasedTrainLoop, started: float) -> None:
         self.logger.info(
             "training",
             epochs=self.max_epochs,
-            iters_per_epoch=len(self.train_loop.dataloader),  # type: ignore[arg-type]
+            iters_per_epoch=self.iters_per_epoch,
             device=str(self.device),
             seed=self.seed,
             work_dir=str(self.work_dir),
         )
         self.hooks.call("before_run", self)
-        self.train_loop.run()
+        loop.run()
         self.hooks.call("after_run", self)
         self._write_summary(time.perf_counter() - started)
-        self.logger.close()
-        return self.model
 
     def val(self) -> dict[str, float]:
         """Run the validation loop once; return the metrics."""
@@ -182,10 +191,12 @@ class Runner:
                 ]
             )
         self._open_run()
-        self.hooks.call("before_run", self)
-        metrics = self.val_loop.run()
-        self.hooks.call("after_run", self)
-        self.logger.close()
+        try:
+            self.hooks.call("before_run", self)
+            metrics = self.val_loop.run()
+            self.hooks.call("after_run", self)
+        finally:
+            self.logger.close()
         return metrics
 
     def test(self) -> dict[str, float]:
@@ -199,10 +210,12 @@ class Runner:
                 ]
             )
         self._open_run()
-        self.hooks.call("before_run", self)
-        metrics = self.test_loop.run()
-        self.hooks.call("after_run", self)
-        self.logger.close()
+        try:
+            self.hooks.call("before_run", self)
+            metrics = self.test_loop.run()
+            self.hooks.call("after_run", self)
+        finally:
+            self.logger.close()
         return metrics
 
     def register_hook(self, hook: Hook) -> None:
@@ -223,7 +236,7 @@ class Runner:
                 "iter": self.iter,
                 "seed": self.seed,
                 "typedrunner_version": typedrunner.__version__,
-                "torch_version": torch.__version__,
+                "torch_version": str(torch.__version__),
                 "config": json.dumps(self.cfg.model_dump(mode="json")),
             },
             "state_dict": self.model.state_dict(),
@@ -255,8 +268,6 @@ class Runner:
         self.logger.attach(self.work_dir)
         config_text = json.dumps(self.cfg.model_dump(mode="json"), indent=2)
         write_text_atomic(self.work_dir / "config.json", config_text + "\n")
-        if self.cfg.load_from is not None:
-            self.load_weights(self.cfg.load_from)
 
     def _set_randomness(self) -> int:
         rnd = self.cfg.randomness

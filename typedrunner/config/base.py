@@ -76,11 +76,8 @@ def not_supported_yet(default: Any, feature: str) -> Any:
 
     def check(value: _T) -> _T:
         if value != default:
-            raise PydanticCustomError(
-                "not_supported",
-                "not supported yet: {feature} (only {default!r} is accepted for now)",
-                {"feature": feature, "default": default},
-            )
+            message = f"not supported yet: {feature} (only {default!r} is accepted for now)"
+            raise PydanticCustomError("not_supported", _escape(message))
         return value
 
     return AfterValidator(check)
@@ -114,6 +111,8 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
     node = data
     for i, part in enumerate(loc):
         last = i == len(loc) - 1
+        if isinstance(part, str) and part.startswith("<"):  # our own union tags: <config>, <Adam>, ...
+            continue
         if isinstance(node, Mapping):
             if part in node:
                 node = node[part]

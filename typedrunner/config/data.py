@@ -92,7 +92,7 @@ class DataLoader(ConfigModel):
 
 
 def _pick_loader(value: Any) -> str:
-    return "config" if isinstance(value, (Mapping, DataLoader)) else "built"
+    return "<config>" if isinstance(value, (Mapping, DataLoader)) else "<built>"
 
 
 def _check_built_loader(value: Any) -> Any:
@@ -122,6 +122,6 @@ else:
         PlainSerializer(lambda v, info: plain_value(v) if info.mode == "json" else v),
     ]
     DataLoaderField = Annotated[
-        Annotated[DataLoader, Tag("config")] | Annotated[_Built, Tag("built")],
+        Annotated[DataLoader, Tag("<config>")] | Annotated[_Built, Tag("<built>")],
         Discriminator(_pick_loader),
     ]

@@ -54,6 +54,8 @@ class ValLoop(TypedComponent):
 class TestLoop(TypedComponent):
     """``test_cfg``: the test loop."""
 
+    __test__ = False  # not a pytest test class, though its name starts with "Test"
+
     type: Literal["TestLoop"] = "TestLoop"
     """Loop kind."""
     fp16: Annotated[bool, not_supported_yet(False, "fp16 testing (AMP)")] = False
