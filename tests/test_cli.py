@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-FAST = ["train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
+FAST = ["~param_scheduler", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
 INVALID = ["train_cfg.max_epochs=0", "+train_cfg.max_epoch=3", "optim_wrapper.optimizer.type=Adamm"]
 
 

@@ -69,8 +69,8 @@ def compose_conf(overrides: Sequence[str], work_dir: str) -> DictConfig:
 
 
 def validate(overrides: Sequence[str], work_dir: str) -> RunnerConfig:
-    config, check = to_runner_config(compose_conf(overrides, work_dir))
-    assert check is False
+    config, options = to_runner_config(compose_conf(overrides, work_dir))
+    assert options.check is False
     return config
 
 
@@ -157,8 +157,8 @@ def test_experiment_composes_and_validates(experiment: str, work_dir: str) -> No
     content, is_global = yaml_content(f"experiment/{experiment}.yaml")
     assert is_global, "experiment files start with '# @package _global_'"
     assert_contains(to_plain(cfg), content)
-    config, check = to_runner_config(cfg)
-    assert check is False
+    config, options = to_runner_config(cfg)
+    assert options.check is False
     assert config.model is not None
 
 
@@ -220,8 +220,8 @@ def test_experiment_mlp_holds_the_seed_numbers(work_dir: str) -> None:
 
 
 def test_check_flag_is_returned_not_validated_as_a_runner_argument(work_dir: str) -> None:
-    config, check = to_runner_config(compose_conf(["+experiment=mlp", "check=true"], work_dir))
-    assert check is True
+    config, options = to_runner_config(compose_conf(["+experiment=mlp", "check=true"], work_dir))
+    assert options.check is True
     assert config == seed_config(work_dir=work_dir)
     with pytest.raises(ConfigError) as info:
         to_runner_config(compose_conf(["+experiment=mlp", "check=maybe"], work_dir))

@@ -175,14 +175,14 @@ def test_tutorial_runner_trains_and_writes_epoch_checkpoints(tmp_path: Path) -> 
 
 
 def test_tutorial_checkpoint_loads_safely_and_as_load_from(tmp_path: Path) -> None:
-    first = tutorial_runner(tmp_path / "first", train_cfg=dict(by_epoch=True, max_epochs=1, val_begin=1))
+    first = tutorial_runner(tmp_path / "first", train_cfg=dict(by_epoch=True, max_epochs=2, val_begin=1))
     first.train()
-    state = load_checkpoint(tmp_path / "first" / "epoch_1.pth")
+    state = load_checkpoint(tmp_path / "first" / "epoch_2.pth")
     assert set(state["state_dict"]) == set(first.model.state_dict())
     second = tutorial_runner(
         tmp_path / "second",
-        load_from=str(tmp_path / "first" / "epoch_1.pth"),
-        train_cfg=dict(by_epoch=True, max_epochs=1, val_begin=1),
+        load_from=str(tmp_path / "first" / "epoch_2.pth"),
+        train_cfg=dict(by_epoch=True, max_epochs=2, val_begin=1),
     )
     second.val()
     for key, value in first.model.state_dict().items():
@@ -226,7 +226,7 @@ def test_tutorial_metric_prefix_gives_prefixed_keys(tmp_path: Path) -> None:
     runner = tutorial_runner(
         tmp_path / "prefix",
         val_evaluator=[dict(type=SpellAccuracy, prefix="spell"), dict(type="SpellPrefixedCount")],
-        train_cfg=dict(by_epoch=True, max_epochs=1, val_begin=1, val_interval=1),
+        train_cfg=dict(by_epoch=True, max_epochs=2, val_begin=1, val_interval=1),
     )
     runner.train()
     assert set(runner.last_metrics) == {"spell/accuracy", "spellcount/samples"}

@@ -376,9 +376,9 @@ def test_load_from_mismatched_model_names_keys(tmp_path: Path) -> None:
         Runner(cfg)  # the mismatch stops construction: nothing trained, nothing written
     text = str(info.value)
     for key in ("net.weight", "net.bias"):
-        assert f"missing key in checkpoint: {key}" in text
+        assert f"missing in the checkpoint: {key}" in text
     for key in ("net.0.weight", "net.0.bias", "net.2.weight", "net.2.bias"):
-        assert f"unexpected key in checkpoint: {key}" in text
+        assert f"not in the model: {key}" in text
     assert len(info.value.problems) == 6
     assert all(p.path == "load_from" for p in info.value.problems)
     assert not (tmp_path / "b").exists()
@@ -528,8 +528,8 @@ def _yaml_style(work_dir: Path, repo_root: Path) -> Runner:
         "train_dataloader.num_workers=0",
         "val_dataloader.num_workers=0",
     ]
-    config, check = to_runner_config(compose(overrides, config_dir=str(repo_root / "conf")))
-    assert check is False
+    config, options = to_runner_config(compose(overrides, config_dir=str(repo_root / "conf")))
+    assert options.check is False
     return Runner(config)
 
 

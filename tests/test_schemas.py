@@ -499,7 +499,7 @@ def test_several_problems_are_all_reported_in_one_error() -> None:
     }
     assert expected <= paths
     text = str(info.value)
-    assert f"{len(info.value.problems)} problems" in text
+    assert f"{len(info.value.problems)} errors" in text
     for path in expected:
         assert path in text
 

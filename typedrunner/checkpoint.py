@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+from torch import nn
 
-from typedrunner.errors import TypedRunnerError
+from typedrunner.errors import Problem, Severity, TypedRunnerError
 
-__all__ = ["CheckpointError", "load_checkpoint", "save_checkpoint", "write_text_atomic"]
+if TYPE_CHECKING:
+    from typedrunner.config.runner import LoadFrom
+
+__all__ = ["CheckpointError", "load_checkpoint", "load_weights", "save_checkpoint", "write_text_atomic"]
 
 
 class CheckpointError(TypedRunnerError):
@@ -59,3 +64,47 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a dict")
     return state
+
+
+def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tuple[dict[str, Any], list[Problem]]:
+    """``load_from``: copy matching weights into ``model``; every key or shape mismatch is a problem.
+
+    Strict (the default): any mismatch is an error and nothing is loaded. Partial (``strict: false``):
+    what matches is loaded and the rest is reported as warnings; loading nothing at all is an error.
+    """
+    try:
+        checkpoint = load_checkpoint(spec.path, map_location=device)
+    except CheckpointError as e:
+        return {}, [Problem("load_from", str(e))]
+    weights = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return checkpoint, [Problem("load_from", f"{spec.path!r} holds no state dict of tensors (no 'state_dict' key)")]
+    for pattern, replacement in spec.revise_keys:
+        weights = {re.sub(pattern, replacement, key): value for key, value in weights.items()}
+    own = model.state_dict()
+    severity: Severity = "error" if spec.strict else "warning"
+    problems = [
+        Problem("load_from", f"missing in the checkpoint: {k}", severity=severity) for k in own if k not in weights
+    ]
+    problems += [Problem("load_from", f"not in the model: {k}", severity=severity) for k in weights if k not in own]
+    matching = {}
+    for key, value in weights.items():
+        if key not in own:
+            continue
+        if value.shape != own[key].shape:
+            problems.append(
+                Problem(
+                    "load_from",
+                    f"shape mismatch for {key}: checkpoint {list(value.shape)}, model {list(own[key].shape)}",
+                    severity=severity,
+                )
+            )
+        else:
+            matching[key] = value
+    if spec.strict and problems:
+        return checkpoint, problems
+    if not matching:
+        problems.append(Problem("load_from", f"no weight of {spec.path!r} matches the model: nothing would load"))
+        return checkpoint, problems
+    model.load_state_dict(matching, strict=False)
+    return checkpoint, problems

@@ -14,7 +14,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from typedrunner.errors import TypedRunnerError
+from typedrunner.errors import ConfigError, TypedRunnerError
 
 __all__ = ["main"]
 
@@ -28,23 +28,40 @@ def _conf_dir() -> Path:
 def _task(cfg: Any) -> float | None:
     from hydra.core.hydra_config import HydraConfig
 
-    from typedrunner.compose import to_runner_config
+    from typedrunner.compose import annotate_sources, to_runner_config
 
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
     try:
-        config, check = to_runner_config(cfg)
-        from typedrunner.runner import Runner
+        try:
+            config, options = to_runner_config(cfg)
+            from typedrunner.runner import Runner
 
-        runner = Runner(config)
+            runner = Runner(config)
+            findings = runner.check()
+            if options.check:
+                print(_check_report(runner, findings))
+            runner.raise_for(findings, strict=options.strict)
+        except ConfigError as e:
+            raise type(e)(annotate_sources(e.problems, hydra_cfg, _conf_dir()), title=e.title) from e
     except TypedRunnerError as e:
         _report(e, output_dir)
         sys.exit(EXIT_INVALID)
-    if check:
-        print(f"configuration is valid: {config.experiment_name} (check=true: nothing trained)")
+    if options.check:
         return None
-    runner.train()
-    accuracy = next(iter(runner.last_metrics.values()), None)
-    return accuracy
+    runner.train(check=False)
+    return next(iter(runner.last_metrics.values()), None)
+
+
+def _check_report(runner: Any, findings: list[Any]) -> str:
+    lines = [f"check: {runner.cfg.experiment_name}: configuration validated, contract probed (nothing trained)"]
+    for stage, structure in runner.batch_structure.items():
+        lines.append(f"  {stage} batch: {structure}")
+    for stage, names in runner.metric_names.items():
+        lines.append(f"  {stage} metrics: {', '.join(names)}")
+    if not findings:
+        lines.append("  no problems found")
+    return "\n".join(lines)
 
 
 def _report(error: TypedRunnerError, output_dir: Path) -> None:

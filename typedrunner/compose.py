@@ -6,6 +6,8 @@ Nothing past this module sees a ``DictConfig`` or a ``ListConfig``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -14,10 +16,20 @@ from omegaconf.errors import OmegaConfBaseException
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import ConfigError, Problem
 
-__all__ = ["compose", "to_plain", "to_runner_config"]
+__all__ = ["CLI_KEYS", "CliOptions", "annotate_sources", "compose", "to_plain", "to_runner_config"]
 
 # Keys of the composed config that steer the command line, not the Runner.
-CLI_KEYS = ("check",)
+CLI_KEYS = ("check", "strict")
+
+
+@dataclass(frozen=True)
+class CliOptions:
+    """The command line's own keys."""
+
+    check: bool = False
+    """Validate and probe, then exit without training."""
+    strict: bool = False
+    """Treat warnings (legal but likely wrong settings) as errors."""
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
@@ -31,19 +43,18 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
     return {str(k): v for k, v in data.items()}
 
 
-def to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, bool]:
-    """Validate a composed config; also return the command line's ``check`` flag."""
+def to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
+    """Validate a composed config; also return the command line's own options."""
     data = to_plain(cfg)
-    check = data.pop("check", False)
-    if not isinstance(check, bool):
-        raise ConfigError([Problem("check", "must be true or false", check)])
-    return RunnerConfig.from_dict(data), check
+    flags = {key: data.pop(key, False) for key in CLI_KEYS}
+    bad = [Problem(key, "must be true or false", value) for key, value in flags.items() if not isinstance(value, bool)]
+    if bad:
+        raise ConfigError(bad)
+    return RunnerConfig.from_dict(data), CliOptions(**flags)
 
 
 def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> DictConfig:
     """Compose ``conf/`` with Hydra's compose API (for tests and notebooks), as the CLI would."""
-    from pathlib import Path
-
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 
@@ -55,3 +66,77 @@ def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> Dic
         overrides.append("work_dir=null")
     with initialize_config_dir(config_dir=directory, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
+
+
+def annotate_sources(problems: Sequence[Problem], hydra_cfg: Any, conf_dir: Path) -> list[Problem]:
+    """Say where each problem's value came from: a command-line override or a config-group file."""
+    overrides = [str(o) for o in hydra_cfg.overrides.task]
+    choices = {str(k): str(v) for k, v in hydra_cfg.runtime.choices.items() if not str(k).startswith("hydra/") and v}
+    files = _group_files(choices, conf_dir)
+    out = []
+    for problem in problems:
+        source = problem.source or _source_of(problem.path, overrides, files)
+        out.append(replace(problem, source=source))
+    return out
+
+
+def _override_key(override: str) -> str:
+    return override.lstrip("+~").split("=", 1)[0]
+
+
+def _covers(key: str, path: str) -> bool:
+    key, path = key.replace("[", ".").replace("]", ""), path.replace("[", ".").replace("]", "")
+    return path == key or path.startswith(key + ".") or key.startswith(path + ".")
+
+
+def _group_files(choices: dict[str, str], conf_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(file label, package prefix, contents) of each chosen group option, experiment last (it wins)."""
+    found = []
+    for group, option in choices.items():
+        path = conf_dir / group / f"{option}.yaml"
+        if not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        package = "" if "@package _global_" in text else group.replace("/", ".")
+        loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+        if isinstance(loaded, dict):
+            loaded.pop("defaults", None)
+            found.append((f"conf/{group}/{option}.yaml", package, {str(k): v for k, v in loaded.items()}))
+    found.sort(key=lambda item: item[0].startswith("conf/experiment/"))
+    return found
+
+
+def _defines(contents: Any, parts: list[str]) -> bool:
+    node = contents
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return False
+    return True
+
+
+def _source_of(path: str, overrides: list[str], files: list[tuple[str, str, dict[str, Any]]]) -> str | None:
+    if not path:
+        return None
+    for override in reversed(overrides):
+        key = _override_key(override)
+        if "=" in override and "." in key and _covers(key, path):
+            return f"command-line override {override!r}"
+    parts = [p for p in path.replace("[", ".").replace("]", "").split(".") if p]
+    for label, package, contents in reversed(files):
+        prefix = package.split(".") if package else []
+        if parts[: len(prefix)] != prefix:
+            continue
+        rest = parts[len(prefix) :]
+        # the deepest key of the path that this file sets (a whole section counts)
+        while rest and not _defines(contents, rest):
+            rest = rest[:-1]
+        if rest or (prefix and contents):
+            return str(label)
+    for override in reversed(overrides):
+        if "=" in override and _covers(_override_key(override), path):
+            return f"command-line override {override!r}"
+    return None

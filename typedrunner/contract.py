@@ -1,32 +1,207 @@
-"""Checks across fields that no single schema can make. Findings are data: a list of ``Problem``."""
+"""Checks across fields that no single schema can make. Findings are data: a list of ``Problem``.
+
+``cross_field_problems(cfg)`` needs only the validated config (nothing built): it runs before any
+model or dataloader exists. ``built_problems`` needs the dataloaders' lengths and the metric names
+the contract probe observed.
+"""
 
 from __future__ import annotations
 
-from typedrunner.config.runner import RunnerConfig
-from typedrunner.errors import Problem
+import inspect
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
 
-__all__ = ["cross_field_problems"]
+from typedrunner.config import scheduler as S
+from typedrunner.config.runner import RunnerConfig
+from typedrunner.errors import Problem, did_you_mean
+from typedrunner.hooks import EVENTS
+from typedrunner.lazy import Lazy
+
+__all__ = ["built_problems", "cross_field_problems"]
 
 _TRIOS = {
     "train": ("train_dataloader", "train_cfg", "optim_wrapper"),
     "val": ("val_dataloader", "val_cfg", "val_evaluator"),
     "test": ("test_dataloader", "test_cfg", "test_evaluator"),
 }
+_STAGE = "cross-field"
+
+
+def _problem(path: str, message: str, value: Any = None, severity: str = "error") -> Problem:
+    return Problem(path, message, value, stage=_STAGE, severity="warning" if severity == "warning" else "error")
 
 
 def cross_field_problems(cfg: RunnerConfig) -> list[Problem]:
-    """Everything wrong between fields: incomplete trios (a part that would never take effect)."""
-    problems: list[Problem] = []
+    """Everything wrong between fields of a validated config, before anything is built."""
+    return [
+        *_trios(cfg),
+        *_schedulers_fire(cfg),
+        *_checkpoint_interval(cfg),
+        *_hook_events(cfg),
+        *_load_from_exists(cfg),
+    ]
+
+
+def _trios(cfg: RunnerConfig) -> Iterable[Problem]:
     for stage, keys in _TRIOS.items():
         given = [k for k in keys if getattr(cfg, k) is not None]
         if given and len(given) < len(keys):
             for key in keys:
                 if key not in given:
-                    problems.append(
-                        Problem(
-                            key,
-                            f"required because {', '.join(given)} {'is' if len(given) == 1 else 'are'} set "
-                            f"(the {stage} trio {', '.join(keys)} is all or none)",
-                        )
+                    verb = "is" if len(given) == 1 else "are"
+                    yield _problem(
+                        key,
+                        f"required because {', '.join(given)} {verb} set (the {stage} trio "
+                        f"{', '.join(keys)} is all or none: otherwise {stage} never runs)",
                     )
+
+
+def _epoch_points(config: S.SchedulerConfig) -> tuple[str, list[int]] | None:
+    """The steps at which an epoch-stepped schedule changes the lr: (field name, steps)."""
+    if isinstance(config, S.MultiStepLR):
+        return "milestones", list(config.milestones)
+    if isinstance(config, S.StepLR):
+        return "step_size", [config.step_size]
+    if isinstance(config, Lazy):
+        milestones = config.kwargs.get("milestones")
+        if isinstance(milestones, (list, tuple)) and all(isinstance(m, int) for m in milestones):
+            return "milestones", list(milestones)
+        step = config.kwargs.get("step_size")
+        if isinstance(step, int):
+            return "step_size", [step]
+    return None
+
+
+def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
+    """A schedule whose steps all fall after the end of training never takes effect."""
+    if not cfg.param_scheduler:
+        return
+    if cfg.default_hooks.param_scheduler is None:
+        yield _problem(
+            "default_hooks.param_scheduler",
+            "is null, so param_scheduler would never step; remove param_scheduler or restore the hook",
+        )
+    if cfg.train_cfg is None:
+        return
+    max_epochs = cfg.train_cfg.max_epochs
+    for i, config in enumerate(cfg.param_scheduler):
+        by_epoch = config.meta.get("by_epoch", True) if isinstance(config, Lazy) else config.by_epoch
+        points = _epoch_points(config)
+        if not by_epoch or points is None:
+            continue  # iteration-stepped: checked against the run's iterations once data is built
+        name, steps = points
+        late = [s for s in steps if s >= max_epochs]
+        if late and len(late) == len(steps):
+            yield _problem(
+                f"param_scheduler[{i}].{name}",
+                f"{steps} epochs: the schedule never changes the lr within train_cfg.max_epochs={max_epochs} "
+                f"(an lr change at epoch {late[0]} would apply after training ends)",
+                severity="error",
+            )
+        elif late:
+            yield _problem(
+                f"param_scheduler[{i}].{name}",
+                f"{late} of {steps} fall at or after train_cfg.max_epochs={max_epochs} and never take effect",
+                severity="warning",
+            )
+
+
+def _checkpoint_interval(cfg: RunnerConfig) -> Iterable[Problem]:
+    hook = cfg.default_hooks.checkpoint
+    if hook is None or cfg.train_cfg is None:
+        return
+    max_epochs = cfg.train_cfg.max_epochs
+    if hook.interval > max_epochs:
+        if hook.save_last:
+            yield _problem(
+                "default_hooks.checkpoint.interval",
+                f"{hook.interval} is longer than the run ({max_epochs} epochs): only the last epoch is saved",
+                hook.interval,
+                severity="warning",
+            )
+        else:
+            yield _problem(
+                "default_hooks.checkpoint.interval",
+                f"{hook.interval} is longer than the run ({max_epochs} epochs) and save_last is false: no "
+                "checkpoint would ever be written",
+                hook.interval,
+            )
+    if hook.save_begin >= max_epochs and not hook.save_last:
+        yield _problem(
+            "default_hooks.checkpoint.save_begin",
+            f"{hook.save_begin} >= train_cfg.max_epochs={max_epochs} and save_last is false: no checkpoint would be written",
+        )
+
+
+def _hook_events(cfg: RunnerConfig) -> Iterable[Problem]:
+    """A user hook method named like an event but not one (``after_train_iteration``) is never called."""
+    for i, spec in enumerate(cfg.custom_hooks):
+        cls = spec.target if isinstance(spec, Lazy) else type(spec)
+        if not inspect.isclass(cls):
+            continue
+        overridden = [n for n in EVENTS if getattr(cls, n, None) is not None and n in cls.__dict__]
+        for name in _own_methods(cls):
+            if name.startswith(("before_", "after_")) and name not in EVENTS:
+                yield _problem(
+                    f"custom_hooks[{i}]",
+                    f"{cls.__qualname__}.{name} is not a hook event and would never be called"
+                    f"{did_you_mean(name, EVENTS)}",
+                )
+        if not overridden and not any(n in EVENTS for n in _own_methods(cls)):
+            yield _problem(
+                f"custom_hooks[{i}]",
+                f"{cls.__qualname__} overrides no hook event, so it would never run",
+            )
+
+
+def _own_methods(cls: type[Any]) -> list[str]:
+    names: list[str] = []
+    for klass in cls.__mro__:
+        if klass.__module__.startswith("typedrunner.") and klass.__name__ == "Hook":
+            break
+        names += [n for n, v in vars(klass).items() if callable(v) and not n.startswith("_")]
+    return names
+
+
+def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
+    if cfg.load_from is None:
+        return
+    path = Path(cfg.load_from.path)
+    if not path.exists():
+        yield _problem("load_from", f"{str(path)!r} does not exist", severity="error")
+    elif not path.is_file():
+        yield _problem("load_from", f"{str(path)!r} is not a file", severity="error")
+
+
+def built_problems(cfg: RunnerConfig, iters_per_epoch: int, schedulers: Sequence[S.SchedulerConfig]) -> list[Problem]:
+    """Checks that need the dataloaders' lengths: iteration-stepped schedules."""
+    problems: list[Problem] = []
+    if cfg.train_cfg is None or iters_per_epoch <= 0:
+        return problems
+    max_iters = cfg.train_cfg.max_epochs * iters_per_epoch
+    for i, config in enumerate(schedulers):
+        by_epoch = config.meta.get("by_epoch", True) if isinstance(config, Lazy) else config.by_epoch
+        points = _epoch_points(config)
+        if by_epoch or points is None:
+            continue
+        name, steps = points
+        if all(s >= max_iters for s in steps):
+            problems.append(
+                _problem(
+                    f"param_scheduler[{i}].{name}",
+                    f"{steps} iterations (by_epoch: false): the run has only {max_iters} iterations "
+                    f"({iters_per_epoch} per epoch), so the lr never changes; did you mean by_epoch: true?",
+                )
+            )
+        elif cfg.train_cfg.max_epochs > 1 and all(s < iters_per_epoch for s in steps):
+            problems.append(
+                _problem(
+                    f"param_scheduler[{i}].{name}",
+                    f"{steps} iterations (by_epoch: false) all fall inside the first epoch "
+                    f"({iters_per_epoch} iterations): the whole schedule is over after one epoch of "
+                    f"{cfg.train_cfg.max_epochs}; did you mean by_epoch: true?",
+                    severity="warning",
+                )
+            )
     return problems

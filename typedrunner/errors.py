@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 __all__ = [
     "ConfigError",
@@ -14,11 +14,15 @@ __all__ = [
     "TypedRunnerError",
     "did_you_mean",
     "format_path",
+    "render_problems",
 ]
 
 
 class TypedRunnerError(Exception):
     """Base class of every error typedrunner raises on purpose."""
+
+
+Severity = Literal["error", "warning"]
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,10 @@ class Problem:
     """The offending value, when there is one."""
     source: str | None = None
     """Where the value came from (a config-group file, a command-line override), when known."""
+    stage: str = "config"
+    """Which check found it: ``config``, ``cross-field``, ``probe: train``, ``probe: val``, ..."""
+    severity: Severity = "error"
+    """``error`` stops the run; ``warning`` is reported and stops it only in strict mode."""
 
     def render(self) -> str:
         where = self.path or "<config>"
@@ -44,6 +52,25 @@ class Problem:
         return line
 
 
+def render_problems(problems: Sequence[Problem], title: str) -> str:
+    """The one report a user sees: errors then warnings, grouped by the stage that found them."""
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    counts = [f"{len(errors)} error{'s' if len(errors) != 1 else ''}"] if errors else []
+    if warnings:
+        counts.append(f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}")
+    lines = [f"{title}: {', '.join(counts) or 'no problems'}"]
+    for label, group in (("", errors), ("warning: ", warnings)):
+        stages: dict[str, list[Problem]] = {}
+        for problem in group:
+            stages.setdefault(problem.stage, []).append(problem)
+        for stage, items in stages.items():
+            if len(stages) > 1 or stage != "config" or label:
+                lines.append(f" {label}[{stage}]")
+            lines.extend(f"  {problem.render()}" for problem in items)
+    return "\n".join(lines)
+
+
 class ConfigError(TypedRunnerError):
     """A configuration that does not validate. Holds **every** problem found, not just the first."""
 
@@ -53,18 +80,14 @@ class ConfigError(TypedRunnerError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        n = len(self.problems)
-        head = f"{self.title}: {n} problem{'s' if n != 1 else ''}"
-        return "\n".join([head, *("  " + p.render() for p in self.problems)])
+        return render_problems(self.problems, self.title)
 
 
-class ContractError(TypedRunnerError):
+class ContractError(ConfigError):
     """The data does not flow from dataloader through model to metrics as the contract requires."""
 
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems: tuple[Problem, ...] = tuple(problems)
-        body = "\n".join("  " + p.render() for p in self.problems)
-        super().__init__(f"data-flow contract violated:\n{body}")
+    def __init__(self, problems: Sequence[Problem], *, title: str = "configuration refused before training") -> None:
+        super().__init__(problems, title=title)
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

@@ -15,14 +15,15 @@ from torch import nn
 
 import typedrunner
 from typedrunner import build
-from typedrunner.checkpoint import load_checkpoint, save_checkpoint, write_text_atomic
-from typedrunner.config.runner import RunnerConfig
-from typedrunner.contract import cross_field_problems
-from typedrunner.errors import ConfigError, Problem
+from typedrunner.checkpoint import load_weights, save_checkpoint, write_text_atomic
+from typedrunner.config.runner import LoadFrom, RunnerConfig
+from typedrunner.contract import built_problems, cross_field_problems
+from typedrunner.errors import ConfigError, ContractError, Problem
 from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook
 from typedrunner.logging import RunLogger
 from typedrunner.loops import EpochBasedTrainLoop, TestLoop, ValLoop, predict_step_for, train_step_for
 from typedrunner.model import BaseDataPreprocessor, BaseModel
+from typedrunner.probe import ProbeResult, preserved_state, probe_eval, probe_train
 
 __all__ = ["Runner"]
 
@@ -46,8 +47,15 @@ class Runner:
         elif not isinstance(cfg, RunnerConfig):
             cfg = RunnerConfig.from_dict(cfg)
         problems = cross_field_problems(cfg)
-        if problems:
+        if any(p.severity == "error" for p in problems):
             raise ConfigError(problems)
+        self._config_warnings = problems
+        self.metric_names: dict[str, list[str]] = {}
+        """Per stage (``val``, ``test``), the metric names the evaluator returned in the probe."""
+        self.batch_structure: dict[str, str] = {}
+        """Per stage, the structure of the probe's batch."""
+        self.findings: list[Problem] = []
+        """What the last :meth:`check` found (warnings only, once training starts)."""
         self.cfg = cfg
         self.work_dir = cfg.resolved_work_dir
         self.logger = RunLogger(cfg.log_level, cfg.log_processor.num_digits)
@@ -153,11 +161,38 @@ class Runner:
     def max_iters(self) -> int:
         return self.max_epochs * self.iters_per_epoch
 
-    def train(self) -> nn.Module:
-        """Train (validating as configured); return the model."""
+    def check(self) -> list[Problem]:
+        """Every finding short of training: warnings from the config, checks that need the built
+        parts, and the contract probe (one real batch per dataloader, without side effects)."""
+        result = ProbeResult()
+        with preserved_state(self.model, self.data_preprocessor):
+            if self.train_loop is not None:
+                probe_train(self.model, self.data_preprocessor, self.train_loop.dataloader, result)
+            for loop in (self.val_loop, self.test_loop):
+                if loop is not None:
+                    probe_eval(
+                        loop.stage, self.model, self.data_preprocessor, loop.dataloader, loop.evaluator.metrics, result
+                    )
+        self.metric_names = result.metric_names
+        self.batch_structure = result.batches
+        self.findings = [
+            *self._config_warnings,
+            *built_problems(self.cfg, self.iters_per_epoch, self.cfg.param_scheduler),
+            *result.problems,
+        ]
+        return self.findings
+
+    def train(self, *, check: bool = True, strict: bool = False) -> nn.Module:
+        """Check (see :meth:`check`), then train, validating as configured; return the model.
+
+        Errors found by the check raise ``ContractError`` before the first optimizer step; warnings
+        are logged, and raise too when ``strict``.
+        """
         if self.train_loop is None or self.optim_wrapper is None:
             missing = [k for k in ("train_dataloader", "train_cfg", "optim_wrapper") if getattr(self.cfg, k) is None]
             raise ConfigError([Problem(k, "required to train") for k in missing])
+        if check:
+            self.raise_for(self.check(), strict=strict)
         started = time.perf_counter()
         self._open_run()
         try:
@@ -167,6 +202,8 @@ class Runner:
         return self.model
 
     def _train(self, loop: EpochBasedTrainLoop, started: float) -> None:
+        for finding in self.findings:
+            self.logger.warning(finding.render(), stage=finding.stage)
         self.logger.info(
             "training",
             epochs=self.max_epochs,
@@ -218,6 +255,12 @@ class Runner:
             self.logger.close()
         return metrics
 
+    @staticmethod
+    def raise_for(findings: list[Problem], *, strict: bool = False) -> None:
+        """Raise ``ContractError`` for errors (and warnings, when strict); warnings are logged by train()."""
+        if any(p.severity == "error" or strict for p in findings):
+            raise ContractError(findings)
+
     def register_hook(self, hook: Hook) -> None:
         """Add a hook after construction (MMEngine's ``runner.register_hook``)."""
         self.hooks = HookList([*self.hooks.hooks, hook])
@@ -251,17 +294,16 @@ class Runner:
         write_text_atomic(self.work_dir / "last_checkpoint", str(path.resolve()))
         return path
 
-    def load_weights(self, path: str) -> None:
-        """``load_from``: load model weights only, strictly, naming every mismatch."""
-        state = load_checkpoint(path, map_location=self.device)
-        weights = state.get("state_dict", state)
-        result = self.model.load_state_dict(weights, strict=False)
-        problems = [Problem("load_from", f"missing key in checkpoint: {k}") for k in result.missing_keys]
-        problems += [Problem("load_from", f"unexpected key in checkpoint: {k}") for k in result.unexpected_keys]
-        if problems:
-            raise ConfigError(problems, title=f"load_from {path!r} does not match the model")
-        self.hooks.call("after_load_checkpoint", self, state)
-        self.logger.info("loaded weights", load_from=path)
+    def load_weights(self, spec: LoadFrom) -> None:
+        """``load_from``: load model weights only; strict by default, naming every mismatch."""
+        checkpoint, problems = load_weights(self.model, spec, self.device)
+        errors = [p for p in problems if p.severity == "error"]
+        if errors:
+            raise ConfigError(problems, title=f"load_from {spec.path!r} does not fit the model")
+        for problem in problems:
+            self.logger.warning("partial load_from", detail=problem.message)
+        self.hooks.call("after_load_checkpoint", self, checkpoint)
+        self.logger.info("loaded weights", load_from=spec.path, skipped=len(problems))
 
     # -- internals ----------------------------------------------------------------------------
     def _open_run(self) -> None:

@@ -21,7 +21,24 @@ from typedrunner.config.scheduler import SchedulerConfig
 from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
 from typedrunner.errors import ConfigError, Problem
 
-__all__ = ["RunnerConfig", "import_custom"]
+__all__ = ["LoadFrom", "RunnerConfig", "import_custom"]
+
+
+class LoadFrom(ConfigModel):
+    """``load_from``: pretrained weights loaded into the model before training (weights only)."""
+
+    path: str = Field(min_length=1)
+    """The checkpoint file (typedrunner's, MMEngine's, or a plain state dict)."""
+    strict: bool = True
+    """Refuse a checkpoint whose keys or shapes differ from the model's (false: load what matches, report the rest)."""
+    revise_keys: list[tuple[str, str]] = Field(default_factory=lambda: [(r"^module\.", "")])
+    """``(regex, replacement)`` renames applied to the checkpoint's keys first (default strips DDP's ``module.``)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _path_only(cls, data: Any) -> Any:
+        """MMEngine's spelling: ``load_from: path/to/ckpt.pth``."""
+        return {"path": data} if isinstance(data, (str, Path)) else data
 
 
 def import_custom(modules: Any) -> list[Problem]:
@@ -83,8 +100,8 @@ class RunnerConfig(ConfigModel):
     """Extra hooks, by ``type``."""
     data_preprocessor: DataPreprocessorField | None = None
     """Applied to each batch before the model (None: the model's own, or move to device)."""
-    load_from: str | None = None
-    """A checkpoint whose model weights are loaded before training (weights only)."""
+    load_from: LoadFrom | None = None
+    """A checkpoint whose model weights are loaded before training: a path, or ``{path, strict, revise_keys}``."""
     resume: Annotated[bool | Literal["auto"], not_supported_yet(False, "resume")] = False
     """Resume training from the latest checkpoint in work_dir."""
     launcher: Launcher = "none"
