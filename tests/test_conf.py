@@ -237,7 +237,7 @@ def test_check_flag_is_returned_not_validated_as_a_runner_argument(work_dir: str
         ("+train_cfg.max_epoch=3", "train_cfg.max_epoch"),
         ("optim_wrapper.optimizer.type=Adamm", "optim_wrapper.optimizer.type"),
         ("train_dataloader.batch_size=0", "train_dataloader.batch_size"),
-        ("resume=true", "resume"),
+        ("resume=maybe", "resume"),
     ],
 )
 def test_bad_command_line_override_is_a_config_error_at_its_path(override: str, path: str, work_dir: str) -> None:

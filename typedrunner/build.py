@@ -82,6 +82,7 @@ def build_dataloader(cfg: DataLoaderField, path: str, seed: int | None, pin_memo
         drop_last=cfg.drop_last,
         prefetch_factor=cfg.prefetch_factor,
         timeout=cfg.timeout,
+        generator=torch.Generator(),  # reseeded per pass by data.start_pass: no draw from the global RNG
     )
 
 
@@ -127,9 +128,21 @@ def build_default_hooks(cfg: C.DefaultHooks, log_processor: C.LogProcessor) -> l
         hooks.append(ParamSchedulerHook())
     if cfg.checkpoint is not None:
         c = cfg.checkpoint
+        rules = c.rule if isinstance(c.rule, list) else [c.rule] * len(c.best_keys())
         hooks.append(
             CheckpointHook(
-                c.interval, c.save_begin, c.save_last, c.max_keep_ckpts, c.save_optimizer, c.save_param_scheduler
+                interval=c.interval,
+                by_epoch=c.by_epoch,
+                save_begin=c.save_begin,
+                save_last=c.save_last,
+                max_keep_ckpts=c.max_keep_ckpts,
+                save_optimizer=c.save_optimizer,
+                save_param_scheduler=c.save_param_scheduler,
+                save_best=c.best_keys(),
+                rules=rules,
+                out_dir=c.out_dir,
+                filename_tmpl=c.filename_tmpl,
+                published_keys=c.published_keys,
             )
         )
     return hooks

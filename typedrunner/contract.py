@@ -8,7 +8,7 @@ the contract probe observed.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -73,8 +73,12 @@ def _epoch_points(config: S.SchedulerConfig) -> tuple[str, list[int]] | None:
     return None
 
 
+def _by_epoch(config: S.SchedulerConfig) -> bool:
+    return bool(config.meta.get("by_epoch", True)) if isinstance(config, Lazy) else config.by_epoch
+
+
 def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
-    """A schedule whose steps all fall after the end of training never takes effect."""
+    """A schedule that never steps, or whose steps all fall after the end of training, has no effect."""
     if not cfg.param_scheduler:
         return
     if cfg.default_hooks.param_scheduler is None:
@@ -82,55 +86,75 @@ def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
             "default_hooks.param_scheduler",
             "is null, so param_scheduler would never step; remove param_scheduler or restore the hook",
         )
-    if cfg.train_cfg is None:
+    loop = cfg.train_cfg
+    if loop is None:
         return
-    max_epochs = cfg.train_cfg.max_epochs
     for i, config in enumerate(cfg.param_scheduler):
-        by_epoch = config.meta.get("by_epoch", True) if isinstance(config, Lazy) else config.by_epoch
+        if _by_epoch(config) and not loop.by_epoch:
+            yield _problem(
+                f"param_scheduler[{i}].by_epoch",
+                "true, but train_cfg is iteration-based (by_epoch: false): an epoch-stepped schedule would "
+                "never step; set by_epoch: false and give its steps in iterations",
+            )
+            continue
         points = _epoch_points(config)
-        if not by_epoch or points is None:
-            continue  # iteration-stepped: checked against the run's iterations once data is built
+        if points is None or _by_epoch(config) != loop.by_epoch:
+            continue  # iteration-stepped in an epoch-based run: checked once the data is built
         name, steps = points
-        late = [s for s in steps if s >= max_epochs]
+        length, unit = loop.length, ("epochs" if loop.by_epoch else "iterations")
+        length_key = "max_epochs" if loop.by_epoch else "max_iters"
+        late = [s for s in steps if s >= length]
         if late and len(late) == len(steps):
             yield _problem(
                 f"param_scheduler[{i}].{name}",
-                f"{steps} epochs: the schedule never changes the lr within train_cfg.max_epochs={max_epochs} "
-                f"(an lr change at epoch {late[0]} would apply after training ends)",
-                severity="error",
+                f"{steps} {unit}: the schedule never changes the lr within train_cfg.{length_key}={length} "
+                f"(a change at {late[0]} would apply after training ends)",
             )
         elif late:
             yield _problem(
                 f"param_scheduler[{i}].{name}",
-                f"{late} of {steps} fall at or after train_cfg.max_epochs={max_epochs} and never take effect",
+                f"{late} of {steps} fall at or after train_cfg.{length_key}={length} and never take effect",
                 severity="warning",
             )
 
 
 def _checkpoint_interval(cfg: RunnerConfig) -> Iterable[Problem]:
-    hook = cfg.default_hooks.checkpoint
-    if hook is None or cfg.train_cfg is None:
+    hook, loop = cfg.default_hooks.checkpoint, cfg.train_cfg
+    if hook is None or loop is None:
         return
-    max_epochs = cfg.train_cfg.max_epochs
-    if hook.interval > max_epochs:
+    if hook.by_epoch and not loop.by_epoch:
+        yield _problem(
+            "default_hooks.checkpoint.by_epoch",
+            "true, but train_cfg is iteration-based: set by_epoch: false (interval in iterations)",
+        )
+        return
+    if hook.by_epoch != loop.by_epoch:
+        return  # iteration checkpoints in an epoch-based run: checked once the data is built
+    length, unit = loop.length, ("epochs" if loop.by_epoch else "iterations")
+    if hook.interval > length:
         if hook.save_last:
             yield _problem(
                 "default_hooks.checkpoint.interval",
-                f"{hook.interval} is longer than the run ({max_epochs} epochs): only the last epoch is saved",
+                f"{hook.interval} is longer than the run ({length} {unit}): only the end of training is saved",
                 hook.interval,
                 severity="warning",
             )
         else:
             yield _problem(
                 "default_hooks.checkpoint.interval",
-                f"{hook.interval} is longer than the run ({max_epochs} epochs) and save_last is false: no "
+                f"{hook.interval} is longer than the run ({length} {unit}) and save_last is false: no "
                 "checkpoint would ever be written",
                 hook.interval,
             )
-    if hook.save_begin >= max_epochs and not hook.save_last:
+    if hook.save_begin >= length and not hook.save_last:
         yield _problem(
             "default_hooks.checkpoint.save_begin",
-            f"{hook.save_begin} >= train_cfg.max_epochs={max_epochs} and save_last is false: no checkpoint would be written",
+            f"{hook.save_begin} >= the run's {length} {unit} and save_last is false: no checkpoint would be written",
+        )
+    if hook.save_best is not None and cfg.val_evaluator is None:
+        yield _problem(
+            "default_hooks.checkpoint.save_best",
+            "needs validation (val_dataloader, val_cfg, val_evaluator): without it no metric is ever computed",
         )
 
 
@@ -174,16 +198,36 @@ def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
         yield _problem("load_from", f"{str(path)!r} is not a file", severity="error")
 
 
-def built_problems(cfg: RunnerConfig, iters_per_epoch: int, schedulers: Sequence[S.SchedulerConfig]) -> list[Problem]:
-    """Checks that need the dataloaders' lengths: iteration-stepped schedules."""
+def built_problems(
+    cfg: RunnerConfig,
+    iters_per_epoch: int,
+    schedulers: Sequence[S.SchedulerConfig],
+    metric_names: Mapping[str, Sequence[str]],
+) -> list[Problem]:
+    """Checks that need the built parts: iteration-stepped schedules in an epoch-based run (the
+    dataloader's length), and ``save_best`` keys against the metric names the probe saw."""
     problems: list[Problem] = []
-    if cfg.train_cfg is None or iters_per_epoch <= 0:
+    loop = cfg.train_cfg
+    if loop is None or iters_per_epoch <= 0:
         return problems
-    max_iters = cfg.train_cfg.max_epochs * iters_per_epoch
+    hook = cfg.default_hooks.checkpoint
+    val_names = list(metric_names.get("val", []))
+    if hook is not None and val_names:
+        for key in hook.best_keys():
+            if key != "auto" and key not in val_names:
+                problems.append(
+                    _problem(
+                        "default_hooks.checkpoint.save_best",
+                        f"{key!r} is not a metric the evaluator returns ({', '.join(val_names)})"
+                        f"{did_you_mean(key, val_names)}",
+                    )
+                )
+    if not loop.by_epoch:
+        return problems
+    max_iters = loop.length * iters_per_epoch
     for i, config in enumerate(schedulers):
-        by_epoch = config.meta.get("by_epoch", True) if isinstance(config, Lazy) else config.by_epoch
         points = _epoch_points(config)
-        if by_epoch or points is None:
+        if _by_epoch(config) or points is None:
             continue
         name, steps = points
         if all(s >= max_iters for s in steps):
@@ -194,14 +238,22 @@ def built_problems(cfg: RunnerConfig, iters_per_epoch: int, schedulers: Sequence
                     f"({iters_per_epoch} per epoch), so the lr never changes; did you mean by_epoch: true?",
                 )
             )
-        elif cfg.train_cfg.max_epochs > 1 and all(s < iters_per_epoch for s in steps):
+        elif loop.length > 1 and all(s < iters_per_epoch for s in steps):
             problems.append(
                 _problem(
                     f"param_scheduler[{i}].{name}",
                     f"{steps} iterations (by_epoch: false) all fall inside the first epoch "
                     f"({iters_per_epoch} iterations): the whole schedule is over after one epoch of "
-                    f"{cfg.train_cfg.max_epochs}; did you mean by_epoch: true?",
+                    f"{loop.length}; did you mean by_epoch: true?",
                     severity="warning",
                 )
             )
+    if hook is not None and not hook.by_epoch and hook.interval > max_iters:
+        problems.append(
+            _problem(
+                "default_hooks.checkpoint.interval",
+                f"{hook.interval} iterations is longer than the run ({max_iters} iterations)",
+                severity="warning" if hook.save_last else "error",
+            )
+        )
     return problems

@@ -8,11 +8,16 @@ from typing import Any
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["DefaultSampler", "pseudo_collate"]
+__all__ = ["DefaultSampler", "pseudo_collate", "start_pass"]
 
 
 class DefaultSampler(Sampler[int]):
-    """Indices in order, or shuffled with ``seed + epoch`` (call ``set_epoch`` each epoch)."""
+    """Indices in order, or shuffled with ``seed + epoch`` (call ``set_epoch`` each epoch).
+
+    The order of an epoch depends only on ``seed`` and the epoch, so a resumed run sees the same
+    batches; ``skip(n)`` makes the next pass start after its first ``n`` samples (mid-epoch resume)
+    without loading them.
+    """
 
     def __init__(self, dataset: Sized, shuffle: bool = True, seed: int | None = None, round_up: bool = True) -> None:
         self.dataset = dataset
@@ -20,20 +25,26 @@ class DefaultSampler(Sampler[int]):
         self.seed = int(torch.randint(0, 2**31, ()).item()) if seed is None else seed
         self.round_up = round_up
         self.epoch = 0
+        self._skip = 0
 
     def __iter__(self) -> Iterator[int]:
         n = len(self.dataset)
+        skip, self._skip = self._skip, 0
         if self.shuffle:
             generator = torch.Generator()
             generator.manual_seed(self.seed + self.epoch)
-            return iter(torch.randperm(n, generator=generator).tolist())
-        return iter(range(n))
+            return iter(torch.randperm(n, generator=generator).tolist()[skip:])
+        return iter(range(skip, n))
 
     def __len__(self) -> int:
         return len(self.dataset)
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+
+    def skip(self, samples: int) -> None:
+        """Start the next pass after its first ``samples`` samples."""
+        self._skip = samples
 
 
 def pseudo_collate(data_batch: Sequence[Any]) -> Any:
@@ -44,3 +55,25 @@ def pseudo_collate(data_batch: Sequence[Any]) -> Any:
     if isinstance(first, (tuple, list)):
         return type(first)(list(items) for items in zip(*data_batch, strict=True))
     return list(data_batch)
+
+
+def start_pass(loader: Any, seed: int, epoch: int, skip_batches: int = 0) -> None:
+    """Prepare a dataloader for a pass: its order and its workers' seeds depend only on (seed, epoch).
+
+    Loaders built by typedrunner carry their own generator, reseeded here, so creating an iterator
+    never draws from the global RNG (a resumed run and an uninterrupted one see the same randomness);
+    ``skip_batches`` starts the pass after that many batches without loading them.
+    """
+    generator = getattr(loader, "generator", None)
+    if isinstance(generator, torch.Generator):
+        generator.manual_seed(seed * 1_000_003 + epoch)
+    sampler = getattr(loader, "sampler", None)
+    if isinstance(sampler, DefaultSampler):
+        sampler.set_epoch(epoch)
+        if skip_batches:
+            sampler.skip(skip_batches * int(getattr(loader, "batch_size", 1) or 1))
+    elif skip_batches:
+        raise ValueError(
+            f"cannot resume inside an epoch with a {type(sampler).__name__}: only DefaultSampler can start "
+            "a pass mid-way; save checkpoints at epoch ends (by_epoch: true) or use DefaultSampler"
+        )

@@ -98,6 +98,13 @@ class Hook:
     def before_save_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None: ...
     def after_load_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None: ...
 
+    def state_dict(self) -> dict[str, Any]:
+        """What this hook needs to continue after a resume (saved in checkpoints); none by default."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+
     def events(self) -> set[str]:
         """The events this hook handles: by default, the methods its class overrides."""
         return {name for name in EVENTS if getattr(type(self), name) is not getattr(Hook, name)}
@@ -290,41 +297,122 @@ class LoggerHook(Hook):
         )
 
 
+_LESS_HINTS = ("loss", "error", "err", "mse", "mae", "rmse", "wer", "cer")
+
+
+def infer_rule(key: str) -> str:
+    """``less`` for keys that name an error or a loss, ``greater`` otherwise (accuracy, mAP, ...)."""
+    return "less" if any(h in key.lower() for h in _LESS_HINTS) else "greater"
+
+
 class CheckpointHook(Hook):
-    """Saves ``epoch_N.pth`` every ``interval`` epochs (and after the last), keeps at most N."""
+    """Saves ``epoch_N.pth`` (or ``iter_N.pth``) every ``interval``, the best by a metric, keeps at most N."""
 
     priority = "VERY_LOW"
 
     def __init__(
         self,
         interval: int = 1,
+        by_epoch: bool = True,
         save_begin: int = 0,
         save_last: bool = True,
         max_keep_ckpts: int = -1,
         save_optimizer: bool = True,
         save_param_scheduler: bool = True,
+        save_best: Sequence[str] = (),
+        rules: Sequence[str | None] = (),
+        out_dir: str | None = None,
+        filename_tmpl: str | None = None,
+        published_keys: Sequence[str] | None = None,
     ) -> None:
         self.interval = interval
+        self.by_epoch = by_epoch
         self.save_begin = save_begin
         self.save_last = save_last
         self.max_keep_ckpts = max_keep_ckpts
         self.save_optimizer = save_optimizer
         self.save_param_scheduler = save_param_scheduler
-        self.saved: list[Path] = []
+        self.save_best = list(save_best)
+        self.rules = list(rules) or [None] * len(self.save_best)
+        self.out_dir = Path(out_dir) if out_dir else None
+        self.filename_tmpl = filename_tmpl or ("epoch_{}.pth" if by_epoch else "iter_{}.pth")
+        self.published_keys = list(published_keys) if published_keys else None
+        self.saved: list[str] = []
+        self.best: dict[str, float] = {}
+        self.last_path: Path | None = None
 
-    def after_train_epoch(self, runner: Runner) -> None:
-        done = runner.epoch + 1
-        due = done > self.save_begin and done % self.interval == 0
-        last = self.save_last and done == runner.max_epochs
-        if not (due or last):
+    def events(self) -> set[str]:
+        events = super().events()
+        events.discard("after_train_iter" if self.by_epoch else "after_train_epoch")
+        if not self.save_best:
+            events.discard("after_val_epoch")
+        if not self.published_keys:
+            events.discard("after_train")
+        return events
+
+    def _directory(self, runner: Runner) -> Path:
+        return self.out_dir or runner.work_dir
+
+    def _save(self, runner: Runner, count: int, last: bool, position: tuple[int, int, int]) -> None:
+        due = count > self.save_begin and count % self.interval == 0
+        if not (due or (last and self.save_last)):
             return
-        path = runner.save_checkpoint(
-            f"epoch_{done}.pth",
+        name = self.filename_tmpl.format(count)
+        self.last_path = runner.save_checkpoint(
+            name,
+            directory=self._directory(runner),
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
-            epoch=done,
+            position=position,
         )
-        self.saved.append(path)
+        if name not in self.saved:
+            self.saved.append(name)
         if self.max_keep_ckpts > 0:
             while len(self.saved) > self.max_keep_ckpts:
-                self.saved.pop(0).unlink(missing_ok=True)
+                (self._directory(runner) / self.saved.pop(0)).unlink(missing_ok=True)
+
+    def after_train_epoch(self, runner: Runner) -> None:
+        # the epoch is over (its end-of-epoch hooks of higher priority have run): resume at the next one
+        done = runner.epoch + 1
+        self._save(runner, done, last=done == runner.max_epochs, position=(done, runner.iter, 0))
+
+    def after_train_iter(
+        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        # this iteration is done (the runner counts it after the hooks): resume at the next one
+        done = runner.iter + 1
+        self._save(runner, done, last=done == runner.max_iters, position=(runner.epoch, done, runner.inner_iter))
+
+    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+        if not metrics:
+            return
+        for key, rule in zip(self.save_best, self.rules, strict=True):
+            name = next(iter(metrics)) if key == "auto" else key
+            if name not in metrics:
+                raise KeyError(
+                    f"default_hooks.checkpoint.save_best: {name!r} is not among the metrics {sorted(metrics)}"
+                )
+            value = float(metrics[name])
+            rule = rule or infer_rule(name)
+            best = self.best.get(name)
+            if best is None or (value > best if rule == "greater" else value < best):
+                self.best[name] = value
+                runner.save_checkpoint(
+                    f"best_{name.replace('/', '_')}.pth",
+                    directory=self._directory(runner),
+                    save_optimizer=False,
+                    save_param_scheduler=False,
+                    pointer=False,
+                )
+                runner.logger.info("new best", metric=name, value=value)
+
+    def after_train(self, runner: Runner) -> None:
+        if self.last_path is not None and self.published_keys:
+            runner.publish_checkpoint(self.last_path, self.published_keys)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"saved": list(self.saved), "best": dict(self.best)}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.saved = list(state.get("saved", []))
+        self.best = {str(k): float(v) for k, v in dict(state.get("best", {})).items()}

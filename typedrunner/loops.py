@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
+from typedrunner.data import start_pass
 from typedrunner.evaluator import Evaluator
 from typedrunner.model import BaseModel, parse_losses, run_forward
 
@@ -15,7 +16,15 @@ if TYPE_CHECKING:
     from typedrunner.optim import OptimWrapper
     from typedrunner.runner import Runner
 
-__all__ = ["EpochBasedTrainLoop", "TestLoop", "ValLoop", "predict_step_for", "train_step_for"]
+__all__ = [
+    "EpochBasedTrainLoop",
+    "IterBasedTrainLoop",
+    "TestLoop",
+    "TrainLoop",
+    "ValLoop",
+    "predict_step_for",
+    "train_step_for",
+]
 
 TrainStep = Callable[[Any, "OptimWrapper"], dict[str, Tensor]]
 PredictStep = Callable[[Any], Any]
@@ -48,6 +57,8 @@ def predict_step_for(model: nn.Module, preprocessor: nn.Module, stage: str) -> P
 class EpochBasedTrainLoop:
     """Train ``max_epochs`` epochs; validate after epoch ``val_begin`` and every ``val_interval``."""
 
+    by_epoch = True
+
     def __init__(
         self,
         runner: Runner,
@@ -64,6 +75,10 @@ class EpochBasedTrainLoop:
         self.val_begin = val_begin
         self.val_interval = val_interval
 
+    @property
+    def max_iters(self) -> int:
+        return self.max_epochs * len(self.dataloader)  # type: ignore[arg-type]
+
     def run(self) -> None:
         runner = self.runner
         runner.hooks.call("before_train", runner)
@@ -78,18 +93,83 @@ class EpochBasedTrainLoop:
         runner.hooks.call("after_train", runner)
 
     def run_epoch(self) -> None:
-        # 1. epoch start  2. per batch: hooks, preprocess + loss + update, hooks  3. epoch end
+        # 1. epoch start (a resumed run may start mid-epoch)  2. per batch: hooks, step, hooks  3. epoch end
         runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.optim_wrapper
+        start = runner.inner_iter
+        start_pass(self.dataloader, runner.seed, runner.epoch, skip_batches=start)
         hooks.call("before_train_epoch", runner)
         runner.model.train()
         train_step = runner.train_step
-        for batch_idx, data_batch in enumerate(self.dataloader):
+        for batch_idx, data_batch in enumerate(self.dataloader, start):
             hooks.before_train_iter(runner, batch_idx, data_batch)
             outputs = train_step(data_batch, optim_wrapper)
+            runner.inner_iter = batch_idx + 1
             hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
             runner.iter += 1
         hooks.call("after_train_epoch", runner)
         runner.epoch += 1
+        runner.inner_iter = 0
+
+
+class IterBasedTrainLoop:
+    """Train ``max_iters`` iterations, cycling the data; validate every ``val_interval`` iterations."""
+
+    by_epoch = False
+
+    def __init__(
+        self,
+        runner: Runner,
+        dataloader: Iterable[Any],
+        optim_wrapper: OptimWrapper,
+        max_iters: int,
+        val_begin: int = 1,
+        val_interval: int = 1000,
+    ) -> None:
+        self.runner = runner
+        self.dataloader = dataloader
+        self.optim_wrapper = optim_wrapper
+        self.max_iters = max_iters
+        self.max_epochs = 0  # not counted in epochs
+        self.val_begin = val_begin
+        self.val_interval = val_interval
+
+    def _batches(self) -> Iterator[Any]:
+        """The data, pass after pass; ``runner.epoch`` counts passes, ``runner.inner_iter`` the position."""
+        runner = self.runner
+        while True:
+            start_pass(self.dataloader, runner.seed, runner.epoch, skip_batches=runner.inner_iter)
+            yield from self.dataloader
+            runner.epoch += 1
+            runner.inner_iter = 0
+
+    def run(self) -> None:
+        runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.optim_wrapper
+        hooks.call("before_train", runner)
+        hooks.call("before_train_epoch", runner)
+        runner.model.train()
+        train_step = runner.train_step
+        batches = self._batches()
+        while runner.iter < self.max_iters:
+            data_batch = next(batches)
+            batch_idx = runner.iter
+            hooks.before_train_iter(runner, batch_idx, data_batch)
+            outputs = train_step(data_batch, optim_wrapper)
+            runner.inner_iter += 1
+            hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
+            runner.iter += 1
+            done = runner.iter
+            if (
+                runner.val_loop is not None
+                and done >= self.val_begin
+                and (done % self.val_interval == 0 or done == self.max_iters)
+            ):
+                runner.val_loop.run()
+                runner.model.train()
+        hooks.call("after_train_epoch", runner)
+        hooks.call("after_train", runner)
+
+
+TrainLoop = EpochBasedTrainLoop | IterBasedTrainLoop
 
 
 class _EvalLoop:
@@ -110,6 +190,7 @@ class _EvalLoop:
         hooks.call(f"before_{stage}_epoch", runner)
         was_training = runner.model.training
         runner.model.eval()
+        start_pass(self.dataloader, runner.seed, 0)
         with torch.no_grad():
             for batch_idx, data_batch in enumerate(self.dataloader):
                 before_iter(runner, batch_idx, data_batch)

@@ -15,15 +15,32 @@ from torch import nn
 
 import typedrunner
 from typedrunner import build
-from typedrunner.checkpoint import load_weights, save_checkpoint, write_text_atomic
+from typedrunner.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, write_text_atomic
 from typedrunner.config.runner import LoadFrom, RunnerConfig
 from typedrunner.contract import built_problems, cross_field_problems
 from typedrunner.errors import ConfigError, ContractError, Problem
 from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook
 from typedrunner.logging import RunLogger
-from typedrunner.loops import EpochBasedTrainLoop, TestLoop, ValLoop, predict_step_for, train_step_for
+from typedrunner.loops import (
+    EpochBasedTrainLoop,
+    IterBasedTrainLoop,
+    TestLoop,
+    TrainLoop,
+    ValLoop,
+    predict_step_for,
+    train_step_for,
+)
 from typedrunner.model import BaseDataPreprocessor, BaseModel
 from typedrunner.probe import ProbeResult, preserved_state, probe_eval, probe_train
+from typedrunner.resume import (
+    capture_rng,
+    config_diff,
+    find_latest,
+    restore_rng,
+    restore_schedulers,
+    resume_problems,
+    saved_config,
+)
 
 __all__ = ["Runner"]
 
@@ -105,19 +122,9 @@ class Runner:
         self.iter = 0
         self.last_metrics: dict[str, float] = {}
         self.metric_history: list[dict[str, float]] = []
-        train_cfg = cfg.train_cfg
-        self.train_loop = (
-            EpochBasedTrainLoop(
-                self,
-                self.train_dataloader,
-                self.optim_wrapper,
-                train_cfg.max_epochs,
-                train_cfg.val_begin,
-                train_cfg.val_interval,
-            )
-            if train_cfg is not None and self.train_dataloader is not None and self.optim_wrapper is not None
-            else None
-        )
+        self.inner_iter = 0
+        """Batches already done in the current epoch (non-zero only inside an epoch)."""
+        self.train_loop = self._train_loop()
         self.val_loop = (
             ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"))
             if val_dl is not None and cfg.val_evaluator is not None
@@ -139,8 +146,10 @@ class Runner:
         self.timer = next((h for h in hooks if isinstance(h, IterTimerHook)), None)
         self.hooks = HookList(hooks)
 
-        # 8. Pretrained weights: loaded (strictly) now, so a mismatch stops us before anything is written.
-        if cfg.load_from is not None:
+        # 8. Resume, or pretrained weights: loaded now, so a mismatch stops us before anything is written.
+        if cfg.resume:
+            self._resume()
+        elif cfg.load_from is not None:
             self.load_weights(cfg.load_from)
 
     # -- entry points -------------------------------------------------------------------------
@@ -151,6 +160,7 @@ class Runner:
 
     @property
     def max_epochs(self) -> int:
+        """The run's length in epochs (0 for an iteration-based run)."""
         return self.train_loop.max_epochs if self.train_loop is not None else 0
 
     @property
@@ -159,7 +169,8 @@ class Runner:
 
     @property
     def max_iters(self) -> int:
-        return self.max_epochs * self.iters_per_epoch
+        """The run's length in iterations."""
+        return self.train_loop.max_iters if self.train_loop is not None else 0
 
     def check(self) -> list[Problem]:
         """Every finding short of training: warnings from the config, checks that need the built
@@ -177,7 +188,7 @@ class Runner:
         self.batch_structure = result.batches
         self.findings = [
             *self._config_warnings,
-            *built_problems(self.cfg, self.iters_per_epoch, self.cfg.param_scheduler),
+            *built_problems(self.cfg, self.iters_per_epoch, self.cfg.param_scheduler, self.metric_names),
             *result.problems,
         ]
         return self.findings
@@ -201,7 +212,7 @@ class Runner:
             self.logger.close()
         return self.model
 
-    def _train(self, loop: EpochBasedTrainLoop, started: float) -> None:
+    def _train(self, loop: TrainLoop, started: float) -> None:
         for finding in self.findings:
             self.logger.warning(finding.render(), stage=finding.stage)
         self.logger.info(
@@ -270,29 +281,53 @@ class Runner:
 
     # -- checkpoints --------------------------------------------------------------------------
     def save_checkpoint(
-        self, filename: str, *, save_optimizer: bool = True, save_param_scheduler: bool = True, epoch: int | None = None
+        self,
+        filename: str,
+        *,
+        directory: Path | None = None,
+        save_optimizer: bool = True,
+        save_param_scheduler: bool = True,
+        pointer: bool = True,
+        position: tuple[int, int, int] | None = None,
     ) -> Path:
-        """Write a checkpoint into ``work_dir`` atomically and point ``last_checkpoint`` at it."""
+        """Write a checkpoint atomically (into ``work_dir`` by default); point ``last_checkpoint`` at it.
+
+        It holds everything needed to resume exactly: weights, optimizer, schedulers, loop position
+        ``(epoch, iter, inner_iter)`` (what is done; default: the runner's counters, i.e. between two
+        iterations), every RNG stream, hook state, and the validated config.
+        """
+        epoch, iteration, inner = position if position is not None else (self.epoch, self.iter, self.inner_iter)
         state: dict[str, Any] = {
             "meta": {
-                "epoch": self.epoch if epoch is None else epoch,
-                "iter": self.iter,
+                "epoch": epoch,
+                "iter": iteration,
+                "inner_iter": inner,
                 "seed": self.seed,
                 "typedrunner_version": typedrunner.__version__,
                 "torch_version": str(torch.__version__),
                 "config": json.dumps(self.cfg.model_dump(mode="json")),
             },
             "state_dict": self.model.state_dict(),
+            "rng": capture_rng(),
+            "hooks": {type(h).__name__: h.state_dict() for h in self.hooks.hooks if h.state_dict()},
         }
         if save_optimizer and self.optim_wrapper is not None:
             state["optimizer"] = self.optim_wrapper.state_dict()
         if save_param_scheduler:
             state["param_schedulers"] = [_plain_state(s.state_dict()) for s, _ in self.schedulers]
         self.hooks.call("before_save_checkpoint", self, state)
-        path = self.work_dir / filename
+        path = (directory or self.work_dir) / filename
         save_checkpoint(state, path)
-        write_text_atomic(self.work_dir / "last_checkpoint", str(path.resolve()))
+        if pointer:
+            write_text_atomic(self.work_dir / "last_checkpoint", str(path.resolve()))
         return path
+
+    def publish_checkpoint(self, path: Path, keys: list[str]) -> Path:
+        """A copy of ``path`` holding only ``keys`` (e.g. meta and state_dict), for release."""
+        state = load_checkpoint(path)
+        published = path.with_name(f"{path.stem}_published.pth")
+        save_checkpoint({k: v for k, v in state.items() if k in keys}, published)
+        return published
 
     def load_weights(self, spec: LoadFrom) -> None:
         """``load_from``: load model weights only; strict by default, naming every mismatch."""
@@ -306,6 +341,67 @@ class Runner:
         self.logger.info("loaded weights", load_from=spec.path, skipped=len(problems))
 
     # -- internals ----------------------------------------------------------------------------
+    def _train_loop(self) -> TrainLoop | None:
+        cfg, loader, optim_wrapper = self.cfg.train_cfg, self.train_dataloader, self.optim_wrapper
+        if cfg is None or loader is None or optim_wrapper is None:
+            return None
+        if cfg.by_epoch:
+            assert cfg.max_epochs is not None and cfg.val_interval is not None  # set by TrainLoop's validator
+            return EpochBasedTrainLoop(self, loader, optim_wrapper, cfg.max_epochs, cfg.val_begin, cfg.val_interval)
+        assert cfg.max_iters is not None and cfg.val_interval is not None  # set by TrainLoop's validator
+        return IterBasedTrainLoop(self, loader, optim_wrapper, cfg.max_iters, cfg.val_begin, cfg.val_interval)
+
+    def _resume(self) -> None:
+        """``resume``: continue from ``load_from`` or the latest checkpoint in work_dir, exactly."""
+        spec = self.cfg.load_from
+        path = Path(spec.path) if spec is not None else find_latest(self.work_dir)
+        if path is None:
+            if self.cfg.resume == "auto":
+                self.logger.info("nothing to resume: starting from scratch", work_dir=str(self.work_dir))
+                return
+            raise ConfigError(
+                [
+                    Problem(
+                        "resume",
+                        f"true, but {str(self.work_dir)!r} holds no checkpoint to resume: give "
+                        "work_dir of the run to continue, load_from: <checkpoint>, or resume: auto "
+                        "(resume if there is a checkpoint, else start)",
+                    )
+                ]
+            )
+        try:
+            checkpoint = load_checkpoint(path, map_location=self.device)
+        except CheckpointError as e:
+            raise ConfigError([Problem("resume", str(e))]) from e
+        problems = resume_problems(self, checkpoint, path)
+        if problems:
+            raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
+        changes = config_diff(saved_config(checkpoint), self.cfg.model_dump(mode="json"))
+        configured_lrs = [group["lr"] for group in self.optim_wrapper.param_groups] if self.optim_wrapper else []
+        self.model.load_state_dict(checkpoint["state_dict"])
+        if self.optim_wrapper is not None:
+            self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
+        restore_schedulers(
+            [s for s, _ in self.schedulers],
+            checkpoint.get("param_schedulers", []),
+            self.optim_wrapper.optimizer if self.optim_wrapper else None,
+            configured_lrs if changes else None,
+        )
+        meta = checkpoint.get("meta", {})
+        self.epoch, self.iter, self.inner_iter = int(meta["epoch"]), int(meta["iter"]), int(meta["inner_iter"])
+        states = checkpoint.get("hooks", {})
+        for hook in self.hooks.hooks:
+            if type(hook).__name__ in states:
+                hook.load_state_dict(states[type(hook).__name__])
+        if "rng" in checkpoint:
+            restore_rng(checkpoint["rng"])
+        self._config_warnings += [
+            Problem("resume", f"differs from the checkpoint's config: {line}", stage="resume", severity="warning")
+            for line in changes
+        ]
+        self.hooks.call("after_load_checkpoint", self, checkpoint)
+        self.logger.info("resumed", checkpoint=str(path), epoch=self.epoch, iter=self.iter, inner_iter=self.inner_iter)
+
     def _open_run(self) -> None:
         self.logger.attach(self.work_dir)
         config_text = json.dumps(self.cfg.model_dump(mode="json"), indent=2)

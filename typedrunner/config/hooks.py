@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
+from typedrunner.config.base import ConfigModel, TypedComponent
 from typedrunner.lazy import Component
 from typedrunner.registry import HOOKS
 
@@ -27,34 +27,46 @@ Priority = (
 
 
 class CheckpointHook(TypedComponent):
-    """Save checkpoints (``epoch_N.pth``) and the ``last_checkpoint`` pointer in ``work_dir``."""
+    """Save checkpoints (``epoch_N.pth`` or ``iter_N.pth``), the ``last_checkpoint`` pointer, and the best."""
 
     type: Literal["CheckpointHook"] = "CheckpointHook"
     """Hook name."""
     interval: int = Field(1, ge=1)
-    """Save every this many epochs."""
-    by_epoch: Annotated[bool, not_supported_yet(True, "iteration-based checkpoints")] = True
-    """Count ``interval`` in epochs."""
+    """Save every this many epochs (or iterations, with ``by_epoch: false``)."""
+    by_epoch: bool = True
+    """Count ``interval`` in epochs (True) or iterations (False)."""
     save_begin: int = Field(0, ge=0)
-    """Save only after this many epochs."""
+    """Save only after this many epochs (or iterations)."""
     save_last: bool = True
-    """Always save after the last epoch, whatever the interval."""
+    """Always save at the end of training, whatever the interval."""
     max_keep_ckpts: int = Field(-1, ge=-1)
-    """Keep at most this many ``epoch_N`` checkpoints (-1: all)."""
+    """Keep at most this many periodic checkpoints (-1: all)."""
     save_optimizer: bool = True
-    """Include the optimizer state."""
+    """Include the optimizer state (needed to resume)."""
     save_param_scheduler: bool = True
-    """Include the parameter schedulers' state."""
-    save_best: Annotated[str | list[str] | None, not_supported_yet(None, "save_best")] = None
-    """Metric key(s) whose best value keeps a ``best_<key>`` checkpoint."""
-    rule: Annotated[str | None, not_supported_yet(None, "rule (with save_best)")] = None
-    """``greater`` or ``less``: how ``save_best`` compares."""
-    out_dir: Annotated[str | None, not_supported_yet(None, "out_dir")] = None
+    """Include the parameter schedulers' state (needed to resume)."""
+    save_best: str | list[str] | None = None
+    """Metric key(s) whose best value keeps a ``best_<key>.pth`` (``auto``: the first metric)."""
+    rule: Literal["greater", "less"] | list[Literal["greater", "less"]] | None = None
+    """How ``save_best`` compares (None: inferred from the key: ``loss``/``error`` less, else greater)."""
+    out_dir: str | None = None
     """Directory for checkpoints (None: ``work_dir``)."""
-    filename_tmpl: Annotated[str | None, not_supported_yet(None, "filename_tmpl")] = None
-    """Checkpoint file name template."""
-    published_keys: Annotated[list[str] | None, not_supported_yet(None, "published_keys")] = None
-    """Keys of a weights-only copy for release."""
+    filename_tmpl: str | None = Field(None, pattern=r"^[^/]*\{\}[^/]*$")
+    """Checkpoint file name with one ``{}`` for the epoch or iteration (default ``epoch_{}.pth`` / ``iter_{}.pth``)."""
+    published_keys: list[Literal["meta", "state_dict", "optimizer", "param_schedulers"]] | None = None
+    """At the end, also write ``<last>_published.pth`` holding only these keys (e.g. ``[meta, state_dict]``)."""
+
+    @model_validator(mode="after")
+    def _rules_match(self) -> CheckpointHook:
+        keys = [self.save_best] if isinstance(self.save_best, str) else list(self.save_best or [])
+        if isinstance(self.rule, list) and len(self.rule) != len(keys):
+            raise ValueError(f"rule has {len(self.rule)} entries but save_best has {len(keys)} keys")
+        if self.rule is not None and not keys:
+            raise ValueError("rule only applies with save_best; set save_best: <metric key>")
+        return self
+
+    def best_keys(self) -> list[str]:
+        return [self.save_best] if isinstance(self.save_best, str) else list(self.save_best or [])
 
 
 class LoggerHook(TypedComponent):

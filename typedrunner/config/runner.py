@@ -5,11 +5,11 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from typedrunner.config.base import ConfigModel, not_supported_yet, to_config_error
+from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
 from typedrunner.config.evaluator import Evaluator
@@ -102,8 +102,8 @@ class RunnerConfig(ConfigModel):
     """Applied to each batch before the model (None: the model's own, or move to device)."""
     load_from: LoadFrom | None = None
     """A checkpoint whose model weights are loaded before training: a path, or ``{path, strict, revise_keys}``."""
-    resume: Annotated[bool | Literal["auto"], not_supported_yet(False, "resume")] = False
-    """Resume training from the latest checkpoint in work_dir."""
+    resume: bool | Literal["auto"] = False
+    """Continue a run: from ``load_from`` if given, else the latest checkpoint in work_dir (``auto``: if any)."""
     launcher: Launcher = "none"
     """How processes were launched: ``none`` (one process), ``pytorch`` (torchrun), ..."""
     env_cfg: EnvCfg = Field(default_factory=EnvCfg)

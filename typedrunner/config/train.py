@@ -12,34 +12,65 @@ __all__ = ["TestLoop", "TrainLoop", "ValLoop"]
 
 
 class TrainLoop(TypedComponent):
-    """``train_cfg``: how long to train and when to validate (MMEngine's ``EpochBasedTrainLoop``)."""
+    """``train_cfg``: how long to train and when to validate.
 
-    type: Annotated[
-        Literal["EpochBasedTrainLoop", "IterBasedTrainLoop"],
-        not_supported_yet("EpochBasedTrainLoop", "IterBasedTrainLoop"),
-    ] = "EpochBasedTrainLoop"
-    """Loop kind."""
-    by_epoch: Annotated[bool, not_supported_yet(True, "iteration-based training (by_epoch: false)")] = True
-    """Count training in epochs (True) or in iterations (False)."""
-    max_epochs: int = Field(ge=1)
-    """Number of epochs to train."""
-    max_iters: Annotated[int | None, not_supported_yet(None, "max_iters (iteration-based training)")] = None
+    By epoch (MMEngine's ``EpochBasedTrainLoop``): ``max_epochs``, with ``val_begin`` / ``val_interval``
+    in epochs. By iteration (``IterBasedTrainLoop``, ``by_epoch: false``): ``max_iters``, with
+    ``val_begin`` / ``val_interval`` in iterations.
+    """
+
+    type: Literal["EpochBasedTrainLoop", "IterBasedTrainLoop"] | None = None
+    """Loop kind (MMEngine's name); implied by ``by_epoch`` when omitted."""
+    by_epoch: bool | None = None
+    """Count training in epochs (True, the default) or in iterations (False)."""
+    max_epochs: int | None = Field(None, ge=1)
+    """Number of epochs to train (epoch-based loop)."""
+    max_iters: int | None = Field(None, ge=1)
     """Number of iterations to train (iteration-based loop)."""
     val_begin: int = Field(1, ge=1)
-    """First epoch after which validation runs."""
-    val_interval: int = Field(1, ge=1)
-    """Validate every this many epochs."""
+    """First epoch (or iteration) after which validation runs."""
+    val_interval: int | None = Field(None, ge=1)
+    """Validate every this many epochs (default 1) or iterations (default 1000)."""
     dynamic_intervals: Annotated[list[tuple[int, int]] | None, not_supported_yet(None, "dynamic_intervals")] = None
     """``[(epoch, interval), ...]``: change ``val_interval`` from the given epoch on."""
 
     @model_validator(mode="after")
-    def _validation_runs(self) -> TrainLoop:
-        if self.val_begin > self.max_epochs:
+    def _one_kind(self) -> TrainLoop:
+        if self.max_epochs is not None and self.max_iters is not None:
+            raise ValueError("give max_epochs (epoch-based) or max_iters (iteration-based, by_epoch: false), not both")
+        implied = None if self.type is None else self.type == "EpochBasedTrainLoop"
+        if self.by_epoch is not None and implied is not None and self.by_epoch != implied:
+            raise ValueError(f"type {self.type} contradicts by_epoch={self.by_epoch}; give one of them")
+        by_epoch = self.by_epoch if self.by_epoch is not None else implied
+        if by_epoch is None:
+            by_epoch = self.max_iters is None
+        self.by_epoch = by_epoch
+        self.type = "EpochBasedTrainLoop" if by_epoch else "IterBasedTrainLoop"
+        if by_epoch:
+            if self.max_iters is not None:
+                raise ValueError("max_iters is for by_epoch: false; an epoch-based loop counts max_epochs")
+            if self.max_epochs is None:
+                raise ValueError("an epoch-based loop needs max_epochs (or set by_epoch: false and max_iters)")
+            self.val_interval = self.val_interval or 1
+            length, unit = self.max_epochs, "max_epochs"
+        else:
+            if self.max_epochs is not None:
+                raise ValueError("max_epochs is for by_epoch: true; an iteration-based loop counts max_iters")
+            if self.max_iters is None:
+                raise ValueError("an iteration-based loop (by_epoch: false) needs max_iters")
+            self.val_interval = self.val_interval or 1000
+            length, unit = self.max_iters, "max_iters"
+        if self.val_begin > length:
             raise ValueError(
-                f"val_begin={self.val_begin} is after max_epochs={self.max_epochs}: validation would "
-                f"never run; set val_begin <= {self.max_epochs}"
+                f"val_begin={self.val_begin} is after {unit}={length}: validation would never run; "
+                f"set val_begin <= {length}"
             )
         return self
+
+    @property
+    def length(self) -> int:
+        """The run's length in its own unit (epochs or iterations)."""
+        return int(self.max_epochs if self.by_epoch else self.max_iters)  # type: ignore[arg-type]
 
 
 class ValLoop(TypedComponent):

@@ -1,0 +1,181 @@
+"""Resume exactly: what a checkpoint holds beyond the weights, and how it is put back.
+
+A checkpoint holds the model, optimizer and schedulers, the loop position (epoch, iteration, position
+inside the epoch), every RNG stream (python, numpy, torch, CUDA), each hook's state and the validated
+config. Everything is a tensor or a plain Python value, so it loads with ``weights_only=True``.
+Restoring it continues the run as if it had never stopped: bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+
+from typedrunner.errors import Problem
+
+if TYPE_CHECKING:
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from typedrunner.runner import Runner
+
+__all__ = ["capture_rng", "config_diff", "find_latest", "restore_rng", "restore_schedulers", "resume_problems"]
+
+# Scheduler state that is position, not configuration: restored from the checkpoint. Everything
+# else (milestones, gamma, T_max, ...) comes from the current config, so a changed schedule applies.
+_SCHEDULER_POSITION = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial")
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG stream, as tensors and plain values."""
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {"python": [version, list(internal), gauss], "torch": torch.get_rng_state()}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        name, keys, pos, has_gauss, cached = numpy.random.get_state()
+        state["numpy"] = [str(name), torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(cached)]
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
+    torch.set_rng_state(state["torch"])
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and "numpy" in state:
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        numpy.random.set_state((name, keys.numpy().astype("uint32"), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(list(state["cuda"]))
+
+
+def find_latest(work_dir: Path) -> Path | None:
+    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy)."""
+    pointer = work_dir / "last_checkpoint"
+    if pointer.is_file():
+        target = Path(pointer.read_text(encoding="utf-8").strip())
+        if not target.is_absolute():
+            target = work_dir / target
+        if target.is_file():
+            return target
+    candidates = [
+        p for p in work_dir.glob("*.pth") if not p.name.startswith("best_") and not p.stem.endswith("_published")
+    ]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        out = {}
+        for i, inner in enumerate(value):
+            out.update(_flatten(inner, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+_IGNORED_IN_DIFF = ("work_dir", "resume", "load_from")
+
+
+def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """``optim_wrapper.optimizer.lr: 0.001 -> 0.01`` for every path whose value differs."""
+    before, after = _flatten(old), _flatten(new)
+    lines = []
+    for path in sorted(set(before) | set(after)):
+        if path.split(".")[0].split("[")[0] in _IGNORED_IN_DIFF:
+            continue
+        if before.get(path, "<absent>") != after.get(path, "<absent>"):
+            lines.append(f"{path}: {before.get(path, '<absent>')!r} -> {after.get(path, '<absent>')!r}")
+    return lines
+
+
+def restore_schedulers(
+    schedulers: Sequence[LRScheduler],
+    states: Sequence[Mapping[str, Any]],
+    optimizer: torch.optim.Optimizer | None,
+    configured_lrs: Sequence[float] | None,
+) -> None:
+    """Put back the schedulers. Unchanged config (``configured_lrs`` None): exactly as saved. Changed:
+    only their position, keeping the configured schedule and lr, and set the lr it gives there."""
+    if len(states) != len(schedulers):
+        raise ValueError(f"the checkpoint has {len(states)} schedulers, the config {len(schedulers)}")
+    if configured_lrs is None or optimizer is None:
+        for scheduler, state in zip(schedulers, states, strict=True):
+            scheduler.load_state_dict(dict(state))
+        return
+    for group, lr in zip(optimizer.param_groups, configured_lrs, strict=True):
+        group["initial_lr"] = lr
+    for scheduler, state in zip(schedulers, states, strict=True):
+        scheduler.load_state_dict(
+            {**scheduler.state_dict(), **{k: v for k, v in state.items() if k in _SCHEDULER_POSITION}}
+        )
+    if not schedulers:
+        for group, lr in zip(optimizer.param_groups, configured_lrs, strict=True):
+            group["lr"] = lr
+        return
+    # The lr now is the configured base lr times each schedule's factor at its position: exact for
+    # the schedules with a closed form, and identical to the checkpoint's when nothing changed.
+    bases = [group["initial_lr"] for group in optimizer.param_groups]
+    lrs = list(bases)
+    for scheduler in schedulers:
+        closed = getattr(scheduler, "_get_closed_form_lr", None)
+        if closed is None:
+            return  # no closed form: keep the lr the optimizer state holds
+        scheduler.base_lrs = list(bases)
+        factors = [value / base if base else 1.0 for value, base in zip(closed(), bases, strict=True)]
+        lrs = [lr * f for lr, f in zip(lrs, factors, strict=True)]
+    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    for scheduler in schedulers:
+        scheduler._last_lr = list(lrs)
+
+
+def resume_problems(runner: Runner, checkpoint: Mapping[str, Any], path: Path) -> list[Problem]:
+    """What does not fit between the checkpoint and this run: model and optimizer shapes."""
+    problems: list[Problem] = []
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, Mapping):
+        return [Problem("resume", f"{path} holds no model weights ('state_dict')")]
+    own = runner.model.state_dict()
+    for key in own:
+        if key not in weights:
+            problems.append(Problem("resume", f"the checkpoint {path.name} has no {key}: it is from another model"))
+    for key, value in weights.items():
+        if key not in own:
+            problems.append(Problem("resume", f"the checkpoint {path.name} has {key}, which this model lacks"))
+        elif isinstance(value, torch.Tensor) and value.shape != own[key].shape:
+            problems.append(
+                Problem("resume", f"{key}: checkpoint shape {list(value.shape)}, model shape {list(own[key].shape)}")
+            )
+    optimizer = runner.optim_wrapper.optimizer if runner.optim_wrapper is not None else None
+    saved = checkpoint.get("optimizer")
+    if optimizer is not None and isinstance(saved, Mapping):
+        groups = saved.get("param_groups", [])
+        if len(groups) != len(optimizer.param_groups) or any(
+            len(g["params"]) != len(o["params"]) for g, o in zip(groups, optimizer.param_groups, strict=False)
+        ):
+            problems.append(
+                Problem(
+                    "resume", f"the optimizer state in {path.name} has another number of parameter groups or parameters"
+                )
+            )
+    elif optimizer is not None:
+        problems.append(Problem("resume", f"{path.name} holds no optimizer state (saved with save_optimizer: false?)"))
+    return problems
+
+
+def saved_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    meta = checkpoint.get("meta", {})
+    text = meta.get("config") if isinstance(meta, Mapping) else None
+    return json.loads(text) if isinstance(text, str) else {}
