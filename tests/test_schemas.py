@@ -652,17 +652,6 @@ NOT_SUPPORTED: list[tuple[dict[str, Any], str]] = [
     (with_model(compile={"mode": "max-autotune"}), "compile"),
     (with_model(visualizer={"type": "Visualizer"}), "visualizer"),
     (with_model(train_cfg={"max_epochs": 2, "dynamic_intervals": [[1, 2]]}), "train_cfg.dynamic_intervals"),
-    (with_model(val_cfg={"fp16": True}), "val_cfg.fp16"),
-    (with_model(test_cfg={"fp16": True}), "test_cfg.fp16"),
-    (
-        with_model(optim_wrapper={"optimizer": {"type": "Adam"}, "accumulative_counts": 2}),
-        "optim_wrapper.accumulative_counts",
-    ),
-    (with_model(optim_wrapper={"optimizer": {"type": "Adam"}, "type": "AmpOptimWrapper"}), "optim_wrapper.type"),
-    (
-        with_model(optim_wrapper={"optimizer": {"type": "Adam"}, "paramwise_cfg": {"norm_decay_mult": 0}}),
-        "optim_wrapper.paramwise_cfg",
-    ),
     (with_model(param_scheduler=[{"type": "StepLR", "step_size": 1, "begin": 1}]), "param_scheduler[0].begin"),
     (with_model(param_scheduler=[{"type": "StepLR", "step_size": 1, "end": 5}]), "param_scheduler[0].end"),
 ]
@@ -673,15 +662,27 @@ CONTRADICTORY: list[tuple[dict[str, Any], str, str]] = [
     (with_model(train_cfg={"max_epochs": 2, "type": "IterBasedTrainLoop"}), "train_cfg", "max_epochs is for"),
     (with_model(train_cfg={"max_epochs": 2, "max_iters": 100}), "train_cfg", "not both"),
     (with_model(train_cfg={"by_epoch": False}), "train_cfg", "needs max_iters"),
-    (with_model(train_cfg={"type": "EpochBasedTrainLoop", "by_epoch": False, "max_iters": 5}), "train_cfg", "contradicts"),
+    (
+        with_model(train_cfg={"type": "EpochBasedTrainLoop", "by_epoch": False, "max_iters": 5}),
+        "train_cfg",
+        "contradicts",
+    ),
     (with_model(train_cfg={"by_epoch": False, "max_iters": 5, "val_begin": 6}), "train_cfg", "max_iters=5"),
-    (with_model(default_hooks={"checkpoint": {"rule": "greater"}}), "default_hooks.checkpoint", "only applies with save_best"),
+    (
+        with_model(default_hooks={"checkpoint": {"rule": "greater"}}),
+        "default_hooks.checkpoint",
+        "only applies with save_best",
+    ),
     (
         with_model(default_hooks={"checkpoint": {"save_best": ["a", "b"], "rule": ["less"]}}),
         "default_hooks.checkpoint",
         "rule has 1 entries but save_best has 2",
     ),
-    (with_model(default_hooks={"checkpoint": {"filename_tmpl": "ep.pth"}}), "default_hooks.checkpoint.filename_tmpl", "pattern"),
+    (
+        with_model(default_hooks={"checkpoint": {"filename_tmpl": "ep.pth"}}),
+        "default_hooks.checkpoint.filename_tmpl",
+        "pattern",
+    ),
 ]
 
 

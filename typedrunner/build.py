@@ -28,7 +28,7 @@ from typedrunner.hooks import (
     RuntimeInfoHook,
 )
 from typedrunner.lazy import Lazy
-from typedrunner.optim import OptimWrapper
+from typedrunner.optim import AmpOptimWrapper, OptimWrapper, param_groups
 
 __all__ = [
     "build_dataloader",
@@ -86,13 +86,36 @@ def build_dataloader(cfg: DataLoaderField, path: str, seed: int | None, pin_memo
     )
 
 
-def build_optim_wrapper(cfg: C.OptimWrapper, model: nn.Module, lr_scale: float = 1.0) -> OptimWrapper:
-    optimizer = build_optimizer(cfg.optimizer, [p for p in model.parameters() if p.requires_grad])
+def build_optim_wrapper(
+    cfg: C.OptimWrapper, model: nn.Module, device: torch.device, lr_scale: float = 1.0
+) -> OptimWrapper:
+    """The optimizer over the model's trainable parameters (grouped by ``paramwise_cfg``), wrapped."""
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ConfigError([Problem("model", "has no trainable parameter: there is nothing to optimize")])
+    optimizer = build_optimizer(cfg.optimizer, trainable)
+    if cfg.paramwise_cfg is not None:
+        defaults = optimizer.defaults
+        groups = param_groups(model, float(defaults["lr"]), float(defaults.get("weight_decay", 0.0)), cfg.paramwise_cfg)
+        optimizer = build_optimizer(cfg.optimizer, groups)
     if lr_scale != 1.0:
         for group in optimizer.param_groups:
             group["lr"] = group["lr"] * lr_scale
-            group["initial_lr"] = group["lr"]
-    return OptimWrapper(optimizer, clip_grad=cfg.clip_grad)
+    if cfg.type == "OptimWrapper":
+        return OptimWrapper(optimizer, cfg.clip_grad, cfg.accumulative_counts)
+    dtype_name = cfg.dtype or ("float16" if device.type == "cuda" else "bfloat16")
+    if dtype_name == "float16" and device.type != "cuda":
+        raise ConfigError(
+            [
+                Problem(
+                    "optim_wrapper.dtype",
+                    f"float16 mixed precision needs CUDA; this run is on {device.type}: use bfloat16",
+                )
+            ]
+        )
+    return AmpOptimWrapper(
+        optimizer, device, getattr(torch, dtype_name), cfg.loss_scale, cfg.clip_grad, cfg.accumulative_counts
+    )
 
 
 def build_schedulers(

@@ -85,8 +85,14 @@ def _override_key(override: str) -> str:
 
 
 def _covers(key: str, path: str) -> bool:
-    key, path = key.replace("[", ".").replace("]", ""), path.replace("[", ".").replace("]", "")
-    return path == key or path.startswith(key + ".") or key.startswith(path + ".")
+    """Whether an override of ``key`` sets ``path`` (``param_scheduler.gamma`` sets
+    ``param_scheduler[0].gamma`` when the config gives one scheduler, not a list)."""
+    keys = key.replace("[", ".").replace("]", "").split(".")
+    parts = path.replace("[", ".").replace("]", "").split(".")
+    if not any(k.isdigit() for k in keys):
+        parts = [p for p in parts if not p.isdigit()]
+    n = min(len(keys), len(parts))
+    return keys[:n] == parts[:n]
 
 
 def _group_files(choices: dict[str, str], conf_dir: Path) -> list[tuple[str, str, dict[str, Any]]]:

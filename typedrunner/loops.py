@@ -36,7 +36,10 @@ def train_step_for(model: nn.Module, preprocessor: nn.Module) -> TrainStep:
         return model.train_step
 
     def train_step(data: Any, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
-        loss, log_vars = parse_losses(run_forward(model, preprocessor(data, True), "loss"))
+        batch = preprocessor(data, True)
+        with optim_wrapper.optim_context(model):
+            losses = run_forward(model, batch, "loss")
+        loss, log_vars = parse_losses(losses)
         optim_wrapper.update_params(loss)
         return log_vars
 
@@ -175,10 +178,11 @@ TrainLoop = EpochBasedTrainLoop | IterBasedTrainLoop
 class _EvalLoop:
     stage = "val"
 
-    def __init__(self, runner: Runner, dataloader: Any, evaluator: Evaluator) -> None:
+    def __init__(self, runner: Runner, dataloader: Any, evaluator: Evaluator, fp16: bool = False) -> None:
         self.runner = runner
         self.dataloader = dataloader
         self.evaluator = evaluator
+        self.fp16 = fp16
 
     def run(self) -> dict[str, float]:
         runner, stage = self.runner, self.stage
@@ -191,7 +195,8 @@ class _EvalLoop:
         was_training = runner.model.training
         runner.model.eval()
         start_pass(self.dataloader, runner.seed, 0)
-        with torch.no_grad():
+        autocast = torch.autocast(runner.device.type, dtype=torch.float16, enabled=self.fp16)
+        with torch.no_grad(), autocast:
             for batch_idx, data_batch in enumerate(self.dataloader):
                 before_iter(runner, batch_idx, data_batch)
                 outputs = predict(data_batch)

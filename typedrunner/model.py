@@ -90,7 +90,9 @@ class BaseModel(nn.Module):
     def train_step(self, data: Any, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
         """Preprocess, compute the losses, update the parameters; return the detached losses."""
         batch = self.data_preprocessor(data, True)
-        loss, log_vars = parse_losses(run_forward(self, batch, "loss"))
+        with optim_wrapper.optim_context(self):
+            losses = run_forward(self, batch, "loss")
+        loss, log_vars = parse_losses(losses)
         optim_wrapper.update_params(loss)
         return log_vars
 

@@ -1,48 +1,78 @@
-"""``OptimWrapper``: backward, optional gradient clipping, step, zero_grad."""
+"""``OptimWrapper``: backward, gradient accumulation, clipping, step, zero_grad; AMP through ``torch.amp``."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
-from typedrunner.config.optim import ClipGrad
+from typedrunner.config.optim import ClipGrad, ParamwiseCfg
 
-__all__ = ["OptimWrapper"]
+__all__ = ["AmpOptimWrapper", "OptimWrapper", "param_groups"]
 
 
 class OptimWrapper:
-    """Wraps a torch optimizer; ``update_params(loss)`` is one training step."""
+    """Wraps a torch optimizer; ``update_params(loss)`` is one training step.
 
-    def __init__(self, optimizer: torch.optim.Optimizer, clip_grad: ClipGrad | None = None) -> None:
+    With ``accumulative_counts = k`` the loss is divided by ``k`` and the optimizer steps every ``k``
+    calls (and at the last iteration of the run, dividing the final partial group by its size).
+    """
+
+    def __init__(
+        self, optimizer: torch.optim.Optimizer, clip_grad: ClipGrad | None = None, accumulative_counts: int = 1
+    ) -> None:
         self.optimizer = optimizer
         self.clip_grad = clip_grad
+        self.accumulative_counts = accumulative_counts
         self._params: list[Tensor] = [p for group in optimizer.param_groups for p in group["params"]]
         self.last_grad_norm: Tensor | None = None
         """The total gradient norm before clipping (on the device), when clipping by norm."""
+        self.calls = 0
+        """How many times update_params ran (the runner sets it on resume)."""
+        self.max_calls = 0
+        """The run's iterations, so the last partial accumulation group still steps (set by the runner)."""
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
 
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
+        """The context the forward pass runs in (autocast for AMP; nothing here)."""
+        yield
+
     def update_params(self, loss: Tensor) -> None:
-        self.backward(loss)
-        self.step()
-        self.zero_grad()
+        counts = self.accumulative_counts
+        if counts == 1:
+            self.backward(loss)
+            self.step()
+            self.zero_grad()
+            return
+        self.calls += 1
+        tail = self.max_calls % counts if self.max_calls else 0
+        in_tail = tail and self.calls > self.max_calls - tail
+        self.backward(loss / (tail if in_tail else counts))
+        if self.calls % counts == 0 or self.calls == self.max_calls:
+            self.step()
+            self.zero_grad()
 
     def backward(self, loss: Tensor) -> None:
         loss.backward()  # type: ignore[no-untyped-call]
 
-    def step(self) -> None:
+    def _clip(self) -> None:
         clip = self.clip_grad
-        if clip is not None:
-            if clip.type == "norm" and clip.max_norm is not None:
-                self.last_grad_norm = torch.nn.utils.clip_grad_norm_(
-                    self._params, clip.max_norm, norm_type=clip.norm_type
-                )
-            elif clip.clip_value is not None:
-                torch.nn.utils.clip_grad_value_(self._params, clip.clip_value)
+        if clip is None:
+            return
+        if clip.type == "norm" and clip.max_norm is not None:
+            self.last_grad_norm = torch.nn.utils.clip_grad_norm_(self._params, clip.max_norm, norm_type=clip.norm_type)
+        elif clip.clip_value is not None:
+            torch.nn.utils.clip_grad_value_(self._params, clip.clip_value)
+
+    def step(self) -> None:
+        self._clip()
         self.optimizer.step()
 
     def zero_grad(self) -> None:
@@ -55,4 +85,90 @@ class OptimWrapper:
         return self.optimizer.state_dict()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.optimizer.load_state_dict(state)
+        self.optimizer.load_state_dict({k: v for k, v in state.items() if k != "loss_scaler"})
+
+
+class AmpOptimWrapper(OptimWrapper):
+    """Mixed precision: the forward pass under ``torch.autocast``; float16 scales the loss with a
+    ``torch.amp.GradScaler`` (its state is saved with the optimizer's), bfloat16 needs no scaling."""
+
+    def __init__(
+        self,
+        optimizer: torch.optim.Optimizer,
+        device: torch.device,
+        dtype: torch.dtype,
+        loss_scale: str | float = "dynamic",
+        clip_grad: ClipGrad | None = None,
+        accumulative_counts: int = 1,
+    ) -> None:
+        super().__init__(optimizer, clip_grad, accumulative_counts)
+        self.device_type = device.type
+        self.dtype = dtype
+        self.scaler: torch.amp.GradScaler | None = None
+        if dtype == torch.float16:
+            fixed = loss_scale != "dynamic"
+            self.scaler = torch.amp.GradScaler(
+                device.type,
+                init_scale=float(loss_scale) if fixed else 2.0**16,
+                growth_interval=2**31 - 1 if fixed else 2000,
+                growth_factor=1.0 + 1e-9 if fixed else 2.0,
+                backoff_factor=1.0 - 1e-9 if fixed else 0.5,
+            )
+
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
+        with torch.autocast(self.device_type, dtype=self.dtype):
+            yield
+
+    def backward(self, loss: Tensor) -> None:
+        if self.scaler is None:
+            super().backward(loss)
+        else:
+            self.scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+
+    def step(self) -> None:
+        if self.scaler is None:
+            super().step()
+            return
+        self.scaler.unscale_(self.optimizer)
+        self._clip()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        state = super().state_dict()
+        if self.scaler is not None:
+            state["loss_scaler"] = self.scaler.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        if self.scaler is not None and "loss_scaler" in state:
+            self.scaler.load_state_dict(state["loss_scaler"])
+
+
+_NORMS = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm, nn.LocalResponseNorm)
+
+
+def param_groups(model: nn.Module, lr: float, weight_decay: float, cfg: ParamwiseCfg | None) -> list[dict[str, Any]]:
+    """The optimizer's parameter groups: one per parameter with its multiplied lr and decay
+    (MMEngine's ``DefaultOptimWrapperConstructor`` rules), or one group without ``paramwise_cfg``."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    if cfg is None:
+        return [{"params": [p for _, p in trainable]}]
+    norm_params = {id(p) for m in model.modules() if isinstance(m, _NORMS) for p in m.parameters(recurse=False)}
+    groups: list[dict[str, Any]] = []
+    keys = sorted(cfg.custom_keys, key=len, reverse=True)
+    for name, param in trainable:
+        lr_mult, decay_mult = 1.0, 1.0
+        key = next((k for k in keys if k in name), None)
+        if key is not None:
+            lr_mult, decay_mult = cfg.custom_keys[key].lr_mult, cfg.custom_keys[key].decay_mult
+        elif id(param) in norm_params:
+            decay_mult = cfg.norm_decay_mult
+        elif name.endswith("bias"):
+            lr_mult, decay_mult = cfg.bias_lr_mult, cfg.bias_decay_mult
+        elif param.ndim == 1:
+            decay_mult = cfg.flat_decay_mult
+        groups.append({"params": [param], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult, "name": name})
+    return groups

@@ -63,6 +63,22 @@ class Runner:
             raise TypeError("give either a RunnerConfig or keyword arguments, not both")
         elif not isinstance(cfg, RunnerConfig):
             cfg = RunnerConfig.from_dict(cfg)
+        self._build_parts(cfg)
+        self._build_training()
+
+    @classmethod
+    def checked(cls, cfg: RunnerConfig, *, strict: bool = False) -> Runner:
+        """Build what the contract probe needs, probe (see :meth:`check`), and only then build the
+        optimizer, schedulers and hooks and load weights: the quickest way to a report of a mistake.
+        Raises ``ContractError`` on errors (and on warnings when ``strict``)."""
+        runner = cls.__new__(cls)
+        runner._build_parts(cfg)
+        runner.raise_for(runner.check(), strict=strict)
+        runner._build_training()
+        return runner
+
+    def _build_parts(self, cfg: RunnerConfig) -> None:
+        """Steps 1-4: config checks, environment, model, data, evaluation (all the probe needs)."""
         problems = cross_field_problems(cfg)
         if any(p.severity == "error" for p in problems):
             raise ConfigError(problems)
@@ -105,9 +121,29 @@ class Runner:
             else None
         )
 
+        self.epoch = 0
+        self.iter = 0
+        self.inner_iter = 0
+        """Batches already done in the current epoch (non-zero only inside an epoch)."""
+        self.last_metrics: dict[str, float] = {}
+        self.metric_history: list[dict[str, float]] = []
+        self.val_loop = (
+            ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"), self._fp16("val_cfg"))
+            if val_dl is not None and cfg.val_evaluator is not None
+            else None
+        )
+        self.test_loop = (
+            TestLoop(self, test_dl, build.build_evaluator(cfg.test_evaluator, "test_evaluator"), self._fp16("test_cfg"))
+            if test_dl is not None and cfg.test_evaluator is not None
+            else None
+        )
+
+    def _build_training(self) -> None:
+        """Steps 5-8: optimization, the train loop, hooks, then resume or pretrained weights."""
+        cfg = self.cfg
         # 5. Optimization.
         self.optim_wrapper = (
-            build.build_optim_wrapper(cfg.optim_wrapper, self.model, self._lr_scale())
+            build.build_optim_wrapper(cfg.optim_wrapper, self.model, self.device, self._lr_scale())
             if cfg.optim_wrapper is not None
             else None
         )
@@ -117,24 +153,10 @@ class Runner:
             else []
         )
 
-        # 6. Loops.
-        self.epoch = 0
-        self.iter = 0
-        self.last_metrics: dict[str, float] = {}
-        self.metric_history: list[dict[str, float]] = []
-        self.inner_iter = 0
-        """Batches already done in the current epoch (non-zero only inside an epoch)."""
+        # 6. The train loop.
         self.train_loop = self._train_loop()
-        self.val_loop = (
-            ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"))
-            if val_dl is not None and cfg.val_evaluator is not None
-            else None
-        )
-        self.test_loop = (
-            TestLoop(self, test_dl, build.build_evaluator(cfg.test_evaluator, "test_evaluator"))
-            if test_dl is not None and cfg.test_evaluator is not None
-            else None
-        )
+        if self.optim_wrapper is not None and self.train_loop is not None:
+            self.optim_wrapper.max_calls = self.train_loop.max_iters
 
         # 7. Hooks, last: they may look at everything above.
         hooks = build.build_default_hooks(cfg.default_hooks, cfg.log_processor)
@@ -176,9 +198,10 @@ class Runner:
         """Every finding short of training: warnings from the config, checks that need the built
         parts, and the contract probe (one real batch per dataloader, without side effects)."""
         result = ProbeResult()
+        trains = self.cfg.train_cfg is not None and self.cfg.optim_wrapper is not None
         with preserved_state(self.model, self.data_preprocessor):
-            if self.train_loop is not None:
-                probe_train(self.model, self.data_preprocessor, self.train_loop.dataloader, result)
+            if trains and self.train_dataloader is not None:
+                probe_train(self.model, self.data_preprocessor, self.train_dataloader, result)
             for loop in (self.val_loop, self.test_loop):
                 if loop is not None:
                     probe_eval(
@@ -389,6 +412,8 @@ class Runner:
         )
         meta = checkpoint.get("meta", {})
         self.epoch, self.iter, self.inner_iter = int(meta["epoch"]), int(meta["iter"]), int(meta["inner_iter"])
+        if self.optim_wrapper is not None:
+            self.optim_wrapper.calls = self.iter
         states = checkpoint.get("hooks", {})
         for hook in self.hooks.hooks:
             if type(hook).__name__ in states:
@@ -431,6 +456,16 @@ class Runner:
         if isinstance(own, nn.Module):
             return own
         return BaseDataPreprocessor().to(self.device)
+
+    def _fp16(self, key: str) -> bool:
+        loop = getattr(self.cfg, key)
+        if loop is None or not loop.fp16:
+            return False
+        if self.device.type != "cuda":
+            raise ConfigError(
+                [Problem(f"{key}.fp16", f"float16 autocast needs CUDA; this run is on {self.device.type}")]
+            )
+        return True
 
     def _lr_scale(self) -> float:
         scale = self.cfg.auto_scale_lr

@@ -15,7 +15,7 @@ from typedrunner.config.hooks import (
     RuntimeInfoHook,
 )
 from typedrunner.config.logging import LogProcessor
-from typedrunner.config.optim import SGD, Adam, AdamW, ClipGrad, OptimWrapper
+from typedrunner.config.optim import SGD, Adam, AdamW, ClipGrad, OptimWrapper, ParamMult, ParamwiseCfg
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.config.scheduler import CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, StepLR
 from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
@@ -45,7 +45,9 @@ __all__ = [
     "MpCfg",
     "MultiStepLR",
     "OptimWrapper",
+    "ParamMult",
     "ParamSchedulerHook",
+    "ParamwiseCfg",
     "Randomness",
     "RunnerConfig",
     "RuntimeInfoHook",

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from typedrunner.config._fields import typed_or_component
-from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
+from typedrunner.config.base import ConfigModel, TypedComponent
 from typedrunner.lazy import Component, Lazy
 from typedrunner.registry import OPTIMIZERS
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["SGD", "Adam", "AdamW", "ClipGrad", "OptimWrapper", "OptimizerConfig"]
+__all__ = ["SGD", "Adam", "AdamW", "ClipGrad", "OptimWrapper", "OptimizerConfig", "ParamMult", "ParamwiseCfg"]
 
 
 class _Optimizer(TypedComponent):
@@ -137,18 +137,50 @@ class ClipGrad(ConfigModel):
             raise ValueError("clip_grad by value needs clip_value (e.g. {type: value, clip_value: 0.5})")
 
 
+class ParamMult(ConfigModel):
+    """Multipliers for the parameters whose name contains a key of ``custom_keys``."""
+
+    lr_mult: float = Field(1.0, ge=0)
+    """Multiplier of the learning rate."""
+    decay_mult: float = Field(1.0, ge=0)
+    """Multiplier of the weight decay."""
+
+
+class ParamwiseCfg(ConfigModel):
+    """``paramwise_cfg``: per-parameter learning-rate and weight-decay multipliers (MMEngine's keys)."""
+
+    bias_lr_mult: float = Field(1.0, ge=0)
+    """Learning-rate multiplier of biases."""
+    bias_decay_mult: float = Field(1.0, ge=0)
+    """Weight-decay multiplier of biases."""
+    norm_decay_mult: float = Field(1.0, ge=0)
+    """Weight-decay multiplier of normalisation layers' weights and biases."""
+    flat_decay_mult: float = Field(1.0, ge=0)
+    """Weight-decay multiplier of one-dimensional parameters other than biases and norms."""
+    custom_keys: dict[str, ParamMult] = Field(default_factory=dict)
+    """``{name substring: {lr_mult, decay_mult}}``; the longest matching key wins, before the rules above."""
+
+
 class OptimWrapper(ConfigModel):
     """``optim_wrapper``: the optimizer and what happens around each step."""
 
-    type: Annotated[
-        Literal["OptimWrapper", "AmpOptimWrapper"], not_supported_yet("OptimWrapper", "AmpOptimWrapper (AMP)")
-    ] = "OptimWrapper"
-    """Wrapper kind."""
+    type: Literal["OptimWrapper", "AmpOptimWrapper"] = "OptimWrapper"
+    """``OptimWrapper``, or ``AmpOptimWrapper`` for mixed precision through ``torch.amp``."""
     optimizer: OptimizerConfig
     """The torch optimizer, e.g. ``{type: Adam, lr: 0.001}``."""
     clip_grad: ClipGrad | None = None
-    """Gradient clipping before each step (None: off)."""
-    accumulative_counts: Annotated[int, Field(ge=1), not_supported_yet(1, "gradient accumulation")] = 1
-    """Accumulate gradients over this many iterations per step."""
-    paramwise_cfg: Annotated[dict[str, Any] | None, not_supported_yet(None, "paramwise_cfg")] = None
-    """Per-parameter learning-rate and decay multipliers."""
+    """Gradient clipping before each step (None: off); the total norm is logged."""
+    accumulative_counts: int = Field(1, ge=1)
+    """Accumulate gradients over this many iterations per optimizer step."""
+    paramwise_cfg: ParamwiseCfg | None = None
+    """Per-parameter learning-rate and weight-decay multipliers."""
+    dtype: Literal["float16", "bfloat16"] | None = None
+    """AmpOptimWrapper: the autocast dtype (None: float16 on CUDA, bfloat16 on CPU)."""
+    loss_scale: Literal["dynamic"] | Annotated[float, Field(gt=0)] = "dynamic"
+    """AmpOptimWrapper with float16: GradScaler's dynamic scaling, or a fixed scale."""
+
+    @model_validator(mode="after")
+    def _amp_settings(self) -> OptimWrapper:
+        if self.type == "OptimWrapper" and (self.dtype is not None or self.loss_scale != "dynamic"):
+            raise ValueError("dtype and loss_scale are AmpOptimWrapper settings: set type: AmpOptimWrapper")
+        return self

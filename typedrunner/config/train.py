@@ -78,8 +78,8 @@ class ValLoop(TypedComponent):
 
     type: Literal["ValLoop"] = "ValLoop"
     """Loop kind."""
-    fp16: Annotated[bool, not_supported_yet(False, "fp16 validation (AMP)")] = False
-    """Run the model under fp16 autocast."""
+    fp16: bool = False
+    """Run the model under float16 autocast (needs CUDA)."""
 
 
 class TestLoop(TypedComponent):
@@ -89,5 +89,5 @@ class TestLoop(TypedComponent):
 
     type: Literal["TestLoop"] = "TestLoop"
     """Loop kind."""
-    fp16: Annotated[bool, not_supported_yet(False, "fp16 testing (AMP)")] = False
-    """Run the model under fp16 autocast."""
+    fp16: bool = False
+    """Run the model under float16 autocast (needs CUDA)."""
