@@ -390,7 +390,7 @@ def _full_config() -> RunnerConfig:
             "optim_wrapper": {"optimizer": {"type": "RMSprop", "lr": 0.01}},
             "param_scheduler": [
                 {"type": "MultiStepLR", "milestones": [1]},
-                {"type": "ConstantLR", "factor": 0.5, "by_epoch": False},
+                {"type": "CyclicLR", "base_lr": 0.001, "max_lr": 0.01, "by_epoch": False},
             ],
             "val_evaluator": {"type": "RegLazyCount", "prefix": "p"},
             "custom_hooks": [{"type": "CheckpointHook", "priority": "LOW", "interval": 2}],
@@ -408,7 +408,14 @@ def test_json_dump_gives_type_names() -> None:
     assert data["optim_wrapper"]["optimizer"] == {"type": "RMSprop", "lr": 0.01}
     assert data["param_scheduler"][0]["type"] == "MultiStepLR"
     assert data["param_scheduler"][0]["milestones"] == [1]
-    assert data["param_scheduler"][1] == {"type": "ConstantLR", "factor": 0.5, "by_epoch": False}
+    assert data["param_scheduler"][1] == {
+        "type": "CyclicLR",
+        "base_lr": 0.001,
+        "max_lr": 0.01,
+        "by_epoch": False,
+        "begin": 0,
+        "end": None,
+    }
     assert data["val_evaluator"] == {"type": "Evaluator", "metrics": [{"type": "RegLazyCount", "prefix": "p"}]}
     assert data["custom_hooks"] == [{"type": "CheckpointHook", "interval": 2, "priority": "LOW"}]
 

@@ -238,7 +238,7 @@ def test_checkpoints_every_epoch_with_pointer_and_safe_contents(tmp_path: Path) 
     assert state["meta"]["seed"] == 0
     assert state["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.05)
     assert len(state["param_schedulers"]) == 1
-    assert state["param_schedulers"][0]["last_epoch"] == 3
+    assert state["param_schedulers"][0]["state"]["last_epoch"] == 3
 
     first = torch.load(tmp_path / "epoch_1.pth", map_location="cpu", weights_only=True)
     assert first["meta"]["epoch"] == 1

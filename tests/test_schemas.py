@@ -49,7 +49,7 @@ from typedrunner.config import (
 )
 from typedrunner.config import train as loop_schemas  # its TestLoop would be collected by pytest
 from typedrunner.config.optim import build_optimizer
-from typedrunner.config.scheduler import SchedulerConfig, build_scheduler, scheduler_by_epoch
+from typedrunner.config.scheduler import SchedulerConfig, build_scheduler, window_of
 from typedrunner.errors import ConfigError, Problem
 from typedrunner.lazy import Lazy
 from typedrunner.testing import ToyMetric
@@ -256,19 +256,50 @@ DEFAULTS: list[tuple[Callable[[], PydanticModel], dict[str, Any]]] = [
     ),
     (
         lambda: MultiStepLR(milestones=[2]),
-        {"type": "MultiStepLR", "by_epoch": True, "begin": 0, "end": None, "milestones": [2], "gamma": 0.1},
+        {
+            "type": "MultiStepLR",
+            "by_epoch": True,
+            "begin": 0,
+            "end": None,
+            "convert_to_iter_based": False,
+            "milestones": [2],
+            "gamma": 0.1,
+        },
     ),
     (
         lambda: StepLR(step_size=3),
-        {"type": "StepLR", "by_epoch": True, "begin": 0, "end": None, "step_size": 3, "gamma": 0.1},
+        {
+            "type": "StepLR",
+            "by_epoch": True,
+            "begin": 0,
+            "end": None,
+            "convert_to_iter_based": False,
+            "step_size": 3,
+            "gamma": 0.1,
+        },
     ),
     (
         lambda: ExponentialLR(gamma=0.5),
-        {"type": "ExponentialLR", "by_epoch": True, "begin": 0, "end": None, "gamma": 0.5},
+        {
+            "type": "ExponentialLR",
+            "by_epoch": True,
+            "begin": 0,
+            "end": None,
+            "convert_to_iter_based": False,
+            "gamma": 0.5,
+        },
     ),
     (
         lambda: CosineAnnealingLR(T_max=7),
-        {"type": "CosineAnnealingLR", "by_epoch": True, "begin": 0, "end": None, "T_max": 7, "eta_min": 0.0},
+        {
+            "type": "CosineAnnealingLR",
+            "by_epoch": True,
+            "begin": 0,
+            "end": None,
+            "convert_to_iter_based": False,
+            "T_max": 7,
+            "eta_min": 0.0,
+        },
     ),
     (
         lambda: LinearLR(),
@@ -277,9 +308,10 @@ DEFAULTS: list[tuple[Callable[[], PydanticModel], dict[str, Any]]] = [
             "by_epoch": True,
             "begin": 0,
             "end": None,
+            "convert_to_iter_based": False,
             "start_factor": 1.0 / 3,
             "end_factor": 1.0,
-            "total_iters": 5,
+            "total_iters": None,
         },
     ),
 ]
@@ -652,8 +684,6 @@ NOT_SUPPORTED: list[tuple[dict[str, Any], str]] = [
     (with_model(compile={"mode": "max-autotune"}), "compile"),
     (with_model(visualizer={"type": "Visualizer"}), "visualizer"),
     (with_model(train_cfg={"max_epochs": 2, "dynamic_intervals": [[1, 2]]}), "train_cfg.dynamic_intervals"),
-    (with_model(param_scheduler=[{"type": "StepLR", "step_size": 1, "begin": 1}]), "param_scheduler[0].begin"),
-    (with_model(param_scheduler=[{"type": "StepLR", "step_size": 1, "end": 5}]), "param_scheduler[0].end"),
 ]
 
 
@@ -794,7 +824,9 @@ def test_param_scheduler_typed_object_accepted_as_one() -> None:
 # Typed optimizers and schedulers mirror torch
 # --------------------------------------------------------------------------------------------
 TYPED_OPTIMIZERS: list[type[Adam | AdamW | SGD]] = [Adam, AdamW, SGD]
-SCHEDULER_EXTRA = {"type", "by_epoch", "begin", "end"}  # typedrunner's own keys, not torch arguments
+SCHEDULER_EXTRA = {"type", "by_epoch", "begin", "end", "convert_to_iter_based"}  # typedrunner's own keys
+# Lengths that default to the schedule's window (end - begin) instead of torch's fixed default.
+WINDOW_DEFAULTS = {"T_max", "total_iters"}
 TYPED_SCHEDULERS: list[tuple[SchedulerConfig, dict[str, Any]]] = [
     (MultiStepLR(milestones=[2, 5], gamma=0.5), {"milestones": [2, 5], "gamma": 0.5}),
     (StepLR(step_size=3, gamma=0.2), {"step_size": 3, "gamma": 0.2}),
@@ -822,6 +854,10 @@ def test_typed_fields_exist_in_torch_with_equal_defaults(schema: type[PydanticMo
     signature = inspect.signature(_torch_class(schema.__name__))
     for name, field in schema.model_fields.items():
         if name in SCHEDULER_EXTRA:
+            continue
+        assert name in signature.parameters, f"{schema.__name__}.{name} is not a torch argument"
+        if name in WINDOW_DEFAULTS:
+            assert field.default is None  # None: the window's length, given at build time
             continue
         assert name in signature.parameters, f"{schema.__name__}.{name} is not a torch argument"
         torch_default = signature.parameters[name].default
@@ -854,7 +890,7 @@ def test_typed_scheduler_builds_the_torch_class_with_its_values(
     config: SchedulerConfig, values: dict[str, Any]
 ) -> None:
     optimizer = torch.optim.SGD(params(), lr=0.1)
-    scheduler = build_scheduler(config, optimizer)
+    scheduler = build_scheduler(config, optimizer, 10)
     assert type(scheduler) is _torch_class(type(config).__name__)
     for name, value in values.items():
         got = getattr(scheduler, name)
@@ -862,12 +898,12 @@ def test_typed_scheduler_builds_the_torch_class_with_its_values(
             got = sorted(got.elements())
         assert got == value, name
     assert scheduler.optimizer is optimizer
-    assert scheduler_by_epoch(config) is True
+    assert window_of(config).by_epoch is True
 
 
 def test_scheduler_by_epoch_false_is_kept() -> None:
     config = LinearLR(by_epoch=False)
-    assert scheduler_by_epoch(config) is False
+    assert window_of(config).by_epoch is False
 
 
 @pytest.mark.parametrize(
@@ -905,24 +941,26 @@ def test_generic_torch_optimizer_by_dotted_path() -> None:
 
 def test_generic_torch_scheduler_by_name_validates_and_builds() -> None:
     cfg = RunnerConfig.from_dict(
-        with_model(param_scheduler={"type": "ConstantLR", "factor": 0.5, "total_iters": 3, "by_epoch": False})
+        with_model(param_scheduler={"type": "CyclicLR", "base_lr": 0.01, "max_lr": 0.1, "by_epoch": False})
     )
     (sched_cfg,) = cfg.param_scheduler
     assert isinstance(sched_cfg, Lazy)
-    assert sched_cfg.target is torch.optim.lr_scheduler.ConstantLR
-    assert sched_cfg.kwargs == {"factor": 0.5, "total_iters": 3}
-    assert sched_cfg.meta == {"by_epoch": False}
-    assert scheduler_by_epoch(sched_cfg) is False
-    optimizer = torch.optim.SGD(params(), lr=0.1)
-    scheduler = build_scheduler(sched_cfg, optimizer)
-    assert isinstance(scheduler, torch.optim.lr_scheduler.ConstantLR)
-    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.05)
+    assert sched_cfg.target is torch.optim.lr_scheduler.CyclicLR
+    assert sched_cfg.kwargs == {"base_lr": 0.01, "max_lr": 0.1}
+    assert sched_cfg.meta == {"by_epoch": False, "begin": 0, "end": None}
+    assert window_of(sched_cfg).by_epoch is False
+    optimizer = torch.optim.SGD(params(), lr=0.1, momentum=0.9)
+    scheduler = build_scheduler(sched_cfg, optimizer, 10)
+    assert isinstance(scheduler, torch.optim.lr_scheduler.CyclicLR)
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(0.01)
 
 
 def test_generic_scheduler_arguments_are_checked() -> None:
-    problem = only_problem(with_model(param_scheduler={"type": "ConstantLR", "factr": 0.5}))
-    assert problem.path.endswith("factr")
-    assert "did you mean factor" in problem.message
+    problem = only_problem(
+        with_model(param_scheduler={"type": "CyclicLR", "base_lr": 0.1, "max_lr": 1, "stepsize_up": 3})
+    )
+    assert problem.path.endswith("stepsize_up")
+    assert "did you mean step_size_up" in problem.message
 
 
 def test_optimizer_type_given_as_a_class_equals_the_name() -> None:

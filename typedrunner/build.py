@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -14,7 +13,6 @@ from torch.utils.data import Dataset, Sampler
 from typedrunner import config as C
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.optim import build_optimizer
-from typedrunner.config.scheduler import SchedulerConfig, build_scheduler, scheduler_by_epoch
 from typedrunner.data import DefaultSampler
 from typedrunner.errors import ConfigError, Problem
 from typedrunner.evaluator import BaseMetric, Evaluator
@@ -37,7 +35,6 @@ __all__ = [
     "build_hook",
     "build_model",
     "build_optim_wrapper",
-    "build_schedulers",
 ]
 
 
@@ -116,13 +113,6 @@ def build_optim_wrapper(
     return AmpOptimWrapper(
         optimizer, device, getattr(torch, dtype_name), cfg.loss_scale, cfg.clip_grad, cfg.accumulative_counts
     )
-
-
-def build_schedulers(
-    configs: Sequence[SchedulerConfig], optimizer: torch.optim.Optimizer
-) -> list[tuple[torch.optim.lr_scheduler.LRScheduler, bool]]:
-    """Each scheduler with whether it steps per epoch."""
-    return [(build_scheduler(c, optimizer), scheduler_by_epoch(c)) for c in configs]
 
 
 def build_evaluator(cfg: C.Evaluator, path: str) -> Evaluator:

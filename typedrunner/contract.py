@@ -97,13 +97,22 @@ def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
                 "never step; set by_epoch: false and give its steps in iterations",
             )
             continue
-        points = _epoch_points(config)
-        if points is None or _by_epoch(config) != loop.by_epoch:
+        if _by_epoch(config) != loop.by_epoch:
             continue  # iteration-stepped in an epoch-based run: checked once the data is built
-        name, steps = points
         length, unit = loop.length, ("epochs" if loop.by_epoch else "iterations")
         length_key = "max_epochs" if loop.by_epoch else "max_iters"
-        late = [s for s in steps if s >= length]
+        begin = S.window_of(config).begin
+        if begin >= length:
+            yield _problem(
+                f"param_scheduler[{i}].begin",
+                f"{begin}: the schedule would start after training ends (train_cfg.{length_key}={length})",
+            )
+            continue
+        points = _epoch_points(config)
+        if points is None:
+            continue
+        name, steps = points
+        late = [s for s in steps if begin + s >= length]
         if late and len(late) == len(steps):
             yield _problem(
                 f"param_scheduler[{i}].{name}",
@@ -212,6 +221,20 @@ def built_problems(
         return problems
     hook = cfg.default_hooks.checkpoint
     val_names = list(metric_names.get("val", []))
+    for i, config in enumerate(cfg.param_scheduler):
+        monitor = getattr(config, "monitor", None)
+        if monitor is None:
+            continue
+        if cfg.val_evaluator is None:
+            problems.append(_problem(f"param_scheduler[{i}].monitor", "needs validation: no metric is ever computed"))
+        elif val_names and monitor not in val_names:
+            problems.append(
+                _problem(
+                    f"param_scheduler[{i}].monitor",
+                    f"{monitor!r} is not a metric the evaluator returns ({', '.join(val_names)})"
+                    f"{did_you_mean(monitor, val_names)}",
+                )
+            )
     if hook is not None and val_names:
         for key in hook.best_keys():
             if key != "auto" and key not in val_names:

@@ -16,6 +16,7 @@ from torch import Tensor
 
 if TYPE_CHECKING:
     from typedrunner.runner import Runner
+    from typedrunner.schedulers import ScheduleSlot
 
 __all__ = [
     "EVENTS",
@@ -218,29 +219,43 @@ class DistSamplerSeedHook(Hook):
 
 
 class ParamSchedulerHook(Hook):
-    """Steps epoch-based schedulers after each epoch and iteration-based ones after each iteration."""
+    """Steps the parameter schedules: per epoch, per iteration, or on a validation metric (plateau)."""
 
     priority = "LOW"
 
     def __init__(self) -> None:
-        self.by_epoch: list[torch.optim.lr_scheduler.LRScheduler] = []
-        self.by_iter: list[torch.optim.lr_scheduler.LRScheduler] = []
+        self.by_epoch: list[ScheduleSlot] = []
+        self.by_iter: list[ScheduleSlot] = []
+        self.plateau: list[ScheduleSlot] = []
+
+    def set_slots(self, slots: Sequence[ScheduleSlot]) -> None:
+        self.plateau = [s for s in slots if s.plateau]
+        self.by_epoch = [s for s in slots if s.by_epoch and not s.plateau]
+        self.by_iter = [s for s in slots if not s.by_epoch and not s.plateau]
 
     def events(self) -> set[str]:
         events = super().events()
         if not self.by_iter:
             events.discard("after_train_iter")
+        if not self.plateau:
+            events.discard("after_val_epoch")
         return events
 
     def after_train_iter(
         self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
-        for scheduler in self.by_iter:
-            scheduler.step()
+        done = runner.iter + 1
+        for slot in self.by_iter:
+            slot.advance(done)
 
     def after_train_epoch(self, runner: Runner) -> None:
-        for scheduler in self.by_epoch:
-            scheduler.step()
+        done = runner.epoch + 1
+        for slot in self.by_epoch:
+            slot.advance(done)
+
+    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+        for slot in self.plateau:
+            slot.observe(metrics or {}, runner.epoch if slot.by_epoch else runner.iter)
 
 
 class LoggerHook(Hook):

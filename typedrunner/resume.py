@@ -20,9 +20,8 @@ import torch
 from typedrunner.errors import Problem
 
 if TYPE_CHECKING:
-    from torch.optim.lr_scheduler import LRScheduler
-
     from typedrunner.runner import Runner
+    from typedrunner.schedulers import ScheduleSlot
 
 __all__ = ["capture_rng", "config_diff", "find_latest", "restore_rng", "restore_schedulers", "resume_problems"]
 
@@ -101,44 +100,48 @@ def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
 
 
 def restore_schedulers(
-    schedulers: Sequence[LRScheduler],
+    slots: Sequence[ScheduleSlot],
     states: Sequence[Mapping[str, Any]],
     optimizer: torch.optim.Optimizer | None,
     configured_lrs: Sequence[float] | None,
 ) -> None:
-    """Put back the schedulers. Unchanged config (``configured_lrs`` None): exactly as saved. Changed:
+    """Put back the schedules. Unchanged config (``configured_lrs`` None): exactly as saved. Changed:
     only their position, keeping the configured schedule and lr, and set the lr it gives there."""
-    if len(states) != len(schedulers):
-        raise ValueError(f"the checkpoint has {len(states)} schedulers, the config {len(schedulers)}")
+    if len(states) != len(slots):
+        raise ValueError(f"the checkpoint has {len(states)} schedules, the config {len(slots)}")
     if configured_lrs is None or optimizer is None:
-        for scheduler, state in zip(schedulers, states, strict=True):
-            scheduler.load_state_dict(dict(state))
+        for slot, state in zip(slots, states, strict=True):
+            slot.load_state_dict(state)
         return
     for group, lr in zip(optimizer.param_groups, configured_lrs, strict=True):
         group["initial_lr"] = lr
-    for scheduler, state in zip(schedulers, states, strict=True):
-        scheduler.load_state_dict(
-            {**scheduler.state_dict(), **{k: v for k, v in state.items() if k in _SCHEDULER_POSITION}}
+        group["lr"] = lr
+    for slot, state in zip(slots, states, strict=True):
+        if not state.get("opened", True):
+            slot.scheduler = None
+            continue
+        if slot.scheduler is None:
+            slot.open()
+        saved = state.get("state", state)
+        slot.scheduler.load_state_dict(
+            {**slot.scheduler.state_dict(), **{k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}}
         )
-    if not schedulers:
-        for group, lr in zip(optimizer.param_groups, configured_lrs, strict=True):
-            group["lr"] = lr
-        return
-    # The lr now is the configured base lr times each schedule's factor at its position: exact for
-    # the schedules with a closed form, and identical to the checkpoint's when nothing changed.
+    # The lr now is the configured base lr times each open schedule's factor at its position: exact
+    # for the schedules with a closed form (a schedule without one keeps the checkpoint's lr).
     bases = [group["initial_lr"] for group in optimizer.param_groups]
     lrs = list(bases)
-    for scheduler in schedulers:
-        closed = getattr(scheduler, "_get_closed_form_lr", None)
-        if closed is None:
-            return  # no closed form: keep the lr the optimizer state holds
-        scheduler.base_lrs = list(bases)
+    for slot in slots:
+        closed = getattr(slot.scheduler, "_get_closed_form_lr", None)
+        if slot.scheduler is None or closed is None:
+            continue
+        slot.scheduler.base_lrs = list(bases)
         factors = [value / base if base else 1.0 for value, base in zip(closed(), bases, strict=True)]
         lrs = [lr * f for lr, f in zip(lrs, factors, strict=True)]
     for group, lr in zip(optimizer.param_groups, lrs, strict=True):
         group["lr"] = lr
-    for scheduler in schedulers:
-        scheduler._last_lr = list(lrs)
+    for slot in slots:
+        if slot.scheduler is not None and hasattr(slot.scheduler, "_last_lr"):
+            slot.scheduler._last_lr = list(lrs)  # torch keeps get_last_lr() here
 
 
 def resume_problems(runner: Runner, checkpoint: Mapping[str, Any], path: Path) -> list[Problem]:

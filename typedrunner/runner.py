@@ -41,6 +41,7 @@ from typedrunner.resume import (
     resume_problems,
     saved_config,
 )
+from typedrunner.schedulers import ScheduleSlot, build_slots
 
 __all__ = ["Runner"]
 
@@ -147,24 +148,22 @@ class Runner:
             if cfg.optim_wrapper is not None
             else None
         )
-        self.schedulers = (
-            build.build_schedulers(cfg.param_scheduler, self.optim_wrapper.optimizer)
-            if self.optim_wrapper is not None
-            else []
-        )
 
         # 6. The train loop.
         self.train_loop = self._train_loop()
+        self.schedulers: list[ScheduleSlot] = []
         if self.optim_wrapper is not None and self.train_loop is not None:
             self.optim_wrapper.max_calls = self.train_loop.max_iters
+            self.schedulers = build_slots(
+                cfg.param_scheduler, self.optim_wrapper.optimizer, self.train_loop.max_epochs, self.train_loop.max_iters
+            )
 
         # 7. Hooks, last: they may look at everything above.
         hooks = build.build_default_hooks(cfg.default_hooks, cfg.log_processor)
         hooks += [build.build_hook(h, f"custom_hooks[{i}]") for i, h in enumerate(cfg.custom_hooks)]
         for hook in hooks:
             if isinstance(hook, ParamSchedulerHook):
-                hook.by_epoch = [s for s, by_epoch in self.schedulers if by_epoch]
-                hook.by_iter = [s for s, by_epoch in self.schedulers if not by_epoch]
+                hook.set_slots(self.schedulers)
         self.timer = next((h for h in hooks if isinstance(h, IterTimerHook)), None)
         self.hooks = HookList(hooks)
 
@@ -337,7 +336,7 @@ class Runner:
         if save_optimizer and self.optim_wrapper is not None:
             state["optimizer"] = self.optim_wrapper.state_dict()
         if save_param_scheduler:
-            state["param_schedulers"] = [_plain_state(s.state_dict()) for s, _ in self.schedulers]
+            state["param_schedulers"] = [slot.state_dict() for slot in self.schedulers]
         self.hooks.call("before_save_checkpoint", self, state)
         path = (directory or self.work_dir) / filename
         save_checkpoint(state, path)
@@ -405,7 +404,7 @@ class Runner:
         if self.optim_wrapper is not None:
             self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
         restore_schedulers(
-            [s for s, _ in self.schedulers],
+            self.schedulers,
             checkpoint.get("param_schedulers", []),
             self.optim_wrapper.optimizer if self.optim_wrapper else None,
             configured_lrs if changes else None,
@@ -494,8 +493,3 @@ class Runner:
         self.logger.info(
             "done", **{f"final_{k}": v for k, v in self.last_metrics.items()}, wall_time_s=round(wall_time, 1)
         )
-
-
-def _plain_state(state: dict[str, Any]) -> dict[str, Any]:
-    """Scheduler states hold ``Counter``s; make them plain dicts so ``weights_only`` loading works."""
-    return {k: dict(v) if isinstance(v, dict) else v for k, v in state.items()}

@@ -1,10 +1,16 @@
-"""``param_scheduler``: learning-rate schedules, typed for the common ones, any torch scheduler by name."""
+"""``param_scheduler``: learning-rate schedules (MMEngine's set, built on ``torch.optim.lr_scheduler``).
+
+Each schedule applies in a window ``[begin, end)`` of epochs (``by_epoch: true``) or iterations;
+``end`` defaults to the end of training, and lengths such as ``T_max`` default to the window's length.
+Several schedules chain: a linear warm-up over the first iterations, then a cosine over the epochs.
+Any other torch scheduler is accepted by name and checked against its constructor.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from typedrunner.config._fields import typed_or_component
 from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
@@ -13,30 +19,54 @@ from typedrunner.registry import PARAM_SCHEDULERS
 
 if TYPE_CHECKING:
     import torch
-    from torch.optim.lr_scheduler import LRScheduler
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
 
 __all__ = [
+    "ConstantLR",
     "CosineAnnealingLR",
     "ExponentialLR",
     "LinearLR",
     "MultiStepLR",
+    "OneCycleLR",
+    "PolyLR",
+    "ReduceOnPlateauLR",
     "SchedulerConfig",
     "StepLR",
+    "Window",
     "build_scheduler",
-    "scheduler_by_epoch",
+    "window_of",
 ]
+
+
+class Window(ConfigModel):
+    """Where a schedule applies: steps ``[begin, end)``, counted in epochs or iterations."""
+
+    by_epoch: bool = True
+    """Step once per epoch (True) or once per iteration (False)."""
+    begin: int = Field(0, ge=0)
+    """First epoch (or iteration) at which the schedule applies."""
+    end: int | None = Field(None, ge=1)
+    """Epoch (or iteration) at which it stops applying (None: the end of training)."""
 
 
 class _Scheduler(TypedComponent):
     by_epoch: bool = True
     """Step once per epoch (True) or once per iteration (False)."""
-    begin: Annotated[int, not_supported_yet(0, "scheduler begin/end windows")] = 0
+    begin: int = Field(0, ge=0)
     """First epoch (or iteration) at which the schedule applies."""
-    end: Annotated[int | None, not_supported_yet(None, "scheduler begin/end windows")] = None
-    """Epoch (or iteration) at which the schedule stops (None: the end of training)."""
+    end: int | None = Field(None, ge=1)
+    """Epoch (or iteration) at which it stops applying (None: the end of training)."""
+    convert_to_iter_based: Annotated[bool, not_supported_yet(False, "convert_to_iter_based")] = False
+    """Step an epoch-based schedule every iteration, scaled to the epoch's length."""
+
+    @model_validator(mode="after")
+    def _window(self) -> _Scheduler:
+        if self.end is not None and self.end <= self.begin:
+            raise ValueError(f"end={self.end} must be after begin={self.begin}")
+        return self
 
     def _kwargs(self) -> dict[str, Any]:
-        return self.model_dump(exclude={"type", "by_epoch", "begin", "end"})
+        return self.model_dump(exclude={"type", "by_epoch", "begin", "end", "convert_to_iter_based"})
 
 
 class MultiStepLR(_Scheduler):
@@ -45,18 +75,18 @@ class MultiStepLR(_Scheduler):
     type: Literal["MultiStepLR"] = "MultiStepLR"
     """Scheduler name."""
     milestones: list[Annotated[int, Field(ge=1)]]
-    """Epochs (or iterations) at which the lr is multiplied by gamma."""
+    """Steps (after ``begin``) at which the lr is multiplied by gamma."""
     gamma: float = Field(0.1, gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.MultiStepLR(optimizer, **self._kwargs())
 
 
 class StepLR(_Scheduler):
-    """Multiply the lr by ``gamma`` every ``step_size`` epochs (or iterations)."""
+    """Multiply the lr by ``gamma`` every ``step_size`` steps."""
 
     type: Literal["StepLR"] = "StepLR"
     """Scheduler name."""
@@ -65,7 +95,7 @@ class StepLR(_Scheduler):
     gamma: float = Field(0.1, gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.StepLR(optimizer, **self._kwargs())
@@ -79,71 +109,195 @@ class ExponentialLR(_Scheduler):
     gamma: float = Field(gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.ExponentialLR(optimizer, **self._kwargs())
 
 
 class CosineAnnealingLR(_Scheduler):
-    """Cosine annealing from the initial lr to ``eta_min`` over ``T_max`` steps."""
+    """Cosine annealing from the lr to ``eta_min`` over ``T_max`` steps."""
 
     type: Literal["CosineAnnealingLR"] = "CosineAnnealingLR"
     """Scheduler name."""
-    T_max: int = Field(ge=1)
-    """Number of steps of the half cosine."""
+    T_max: int | None = Field(None, ge=1)
+    """Steps of the half cosine (None: the window's length, ``end - begin``)."""
     eta_min: float = Field(0.0, ge=0)
     """Final learning rate."""
 
-    def build(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
         from torch.optim import lr_scheduler
 
-        return lr_scheduler.CosineAnnealingLR(optimizer, **self._kwargs())
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.T_max or length, eta_min=self.eta_min)
 
 
 class LinearLR(_Scheduler):
-    """Scale the lr linearly from ``start_factor`` to ``end_factor`` over ``total_iters`` steps."""
+    """Scale the lr linearly from ``start_factor`` to ``end_factor`` (the usual warm-up)."""
 
     type: Literal["LinearLR"] = "LinearLR"
     """Scheduler name."""
     start_factor: float = Field(1.0 / 3, gt=0, le=1)
     """Factor at the first step."""
     end_factor: float = Field(1.0, gt=0, le=1)
-    """Factor after ``total_iters`` steps."""
-    total_iters: int = Field(5, ge=1)
-    """Number of steps to reach ``end_factor``."""
+    """Factor reached after ``total_iters`` steps, and kept."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps to reach ``end_factor`` (None: the window's length, ``end - begin``)."""
 
-    def build(self, optimizer: torch.optim.Optimizer) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
         from torch.optim import lr_scheduler
 
-        return lr_scheduler.LinearLR(optimizer, **self._kwargs())
+        return lr_scheduler.LinearLR(
+            optimizer,
+            start_factor=self.start_factor,
+            end_factor=self.end_factor,
+            total_iters=self.total_iters or length,
+        )
+
+
+class ConstantLR(_Scheduler):
+    """Multiply the lr by ``factor`` for ``total_iters`` steps, then restore it."""
+
+    type: Literal["ConstantLR"] = "ConstantLR"
+    """Scheduler name."""
+    factor: float = Field(1.0 / 3, gt=0, le=1)
+    """Multiplier while the schedule applies."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps the factor applies (None: the window's length, ``end - begin``)."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.ConstantLR(optimizer, factor=self.factor, total_iters=self.total_iters or length)
+
+
+class PolyLR(_Scheduler):
+    """Polynomial decay to zero over ``total_iters`` steps (``torch.optim.lr_scheduler.PolynomialLR``)."""
+
+    type: Literal["PolyLR"] = "PolyLR"
+    """Scheduler name."""
+    power: float = Field(1.0, gt=0)
+    """Exponent of the decay."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps of the decay (None: the window's length, ``end - begin``)."""
+    eta_min: Annotated[float, not_supported_yet(0.0, "PolyLR eta_min (torch's PolynomialLR decays to 0)")] = 0.0
+    """Final learning rate."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.PolynomialLR(optimizer, total_iters=self.total_iters or length, power=self.power)
+
+
+class OneCycleLR(_Scheduler):
+    """The one-cycle policy (``torch.optim.lr_scheduler.OneCycleLR``); usually stepped per iteration."""
+
+    type: Literal["OneCycleLR"] = "OneCycleLR"
+    """Scheduler name."""
+    max_lr: float = Field(gt=0)
+    """Peak learning rate."""
+    total_steps: int | None = Field(None, ge=2)
+    """Steps of the cycle (None: the window's length, ``end - begin``)."""
+    pct_start: float = Field(0.3, gt=0, lt=1)
+    """Fraction of the cycle spent increasing the lr."""
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    """Shape of the annealing."""
+    div_factor: float = Field(25.0, gt=0)
+    """Initial lr = max_lr / div_factor."""
+    final_div_factor: float = Field(1e4, gt=0)
+    """Final lr = initial lr / final_div_factor."""
+    three_phase: bool = False
+    """Use a third phase that anneals below the initial lr."""
+    cycle_momentum: bool = True
+    """Cycle the momentum (or Adam's beta1) inversely to the lr."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        kwargs = self._kwargs()
+        kwargs["total_steps"] = self.total_steps or length
+        return lr_scheduler.OneCycleLR(optimizer, **kwargs)
+
+
+class ReduceOnPlateauLR(_Scheduler):
+    """Reduce the lr when a validation metric stops improving (``torch.optim.lr_scheduler.ReduceLROnPlateau``)."""
+
+    type: Literal["ReduceOnPlateauLR"] = "ReduceOnPlateauLR"
+    """Scheduler name."""
+    monitor: str
+    """The validation metric to watch (checked against the evaluator's metric names at startup)."""
+    rule: Literal["less", "greater"] = "less"
+    """Whether a smaller (``less``) or larger (``greater``) value is an improvement."""
+    factor: float = Field(0.1, gt=0, lt=1)
+    """Multiplier of the lr at each reduction."""
+    patience: int = Field(10, ge=0)
+    """Validations without improvement before reducing."""
+    threshold: float = Field(1e-4, ge=0)
+    """Smallest change counted as an improvement (relative)."""
+    cooldown: int = Field(0, ge=0)
+    """Validations to wait after a reduction."""
+    min_value: float = Field(0.0, ge=0)
+    """Lower bound of the lr."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int) -> ReduceLROnPlateau:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min" if self.rule == "less" else "max",
+            factor=self.factor,
+            patience=self.patience,
+            threshold=self.threshold,
+            cooldown=self.cooldown,
+            min_lr=self.min_value,
+        )
 
 
 _TYPED: dict[str, type[ConfigModel]] = {
-    cls.__name__: cls for cls in (MultiStepLR, StepLR, ExponentialLR, CosineAnnealingLR, LinearLR)
+    cls.__name__: cls
+    for cls in (
+        MultiStepLR,
+        StepLR,
+        ExponentialLR,
+        CosineAnnealingLR,
+        LinearLR,
+        ConstantLR,
+        PolyLR,
+        OneCycleLR,
+        ReduceOnPlateauLR,
+    )
 }
 _GENERIC = Component(
     PARAM_SCHEDULERS,
     exclude=("optimizer", "last_epoch", "verbose"),
-    meta=(("by_epoch", bool, True),),
+    meta=(("by_epoch", bool, True), ("begin", int, 0), ("end", int | None, None)),
 )
 
 if TYPE_CHECKING:
-    SchedulerConfig = MultiStepLR | StepLR | ExponentialLR | CosineAnnealingLR | LinearLR | Lazy[Any]
+    SchedulerConfig = (
+        MultiStepLR
+        | StepLR
+        | ExponentialLR
+        | CosineAnnealingLR
+        | LinearLR
+        | ConstantLR
+        | PolyLR
+        | OneCycleLR
+        | ReduceOnPlateauLR
+        | Lazy[Any]
+    )
 else:
     SchedulerConfig = typed_or_component(_TYPED, _GENERIC)
 
 
-def build_scheduler(config: SchedulerConfig, optimizer: torch.optim.Optimizer) -> LRScheduler:
-    """Build any scheduler config (typed or generic) on ``optimizer``."""
+def window_of(config: SchedulerConfig) -> Window:
+    """The schedule's ``by_epoch``, ``begin`` and ``end``, whatever its kind."""
     if isinstance(config, Lazy):
-        scheduler: LRScheduler = config.build(optimizer)
-        return scheduler
-    return config.build(optimizer)
+        return Window.model_validate({k: config.meta[k] for k in ("by_epoch", "begin", "end") if k in config.meta})
+    return Window(by_epoch=config.by_epoch, begin=config.begin, end=config.end)
 
 
-def scheduler_by_epoch(config: SchedulerConfig) -> bool:
-    """Whether the scheduler steps per epoch."""
+def build_scheduler(config: SchedulerConfig, optimizer: torch.optim.Optimizer, length: int) -> Any:
+    """Build any scheduler config on ``optimizer``; ``length`` is its window's length in steps."""
     if isinstance(config, Lazy):
-        return bool(config.meta.get("by_epoch", True))
-    return config.by_epoch
+        return config.build(optimizer)
+    return config.build(optimizer, length)
