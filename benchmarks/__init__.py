@@ -1,0 +1,1 @@
+"""Benchmarks: typedrunner against hand-written PyTorch, measured in the same run."""
