@@ -85,7 +85,7 @@ class EpochBasedTrainLoop:
     def run(self) -> None:
         runner = self.runner
         runner.hooks.call("before_train", runner)
-        while runner.epoch < self.max_epochs:
+        while runner.epoch < self.max_epochs and not runner.stop_training:
             self.run_epoch()
             if (
                 runner.val_loop is not None
@@ -152,7 +152,7 @@ class IterBasedTrainLoop:
         runner.model.train()
         train_step = runner.train_step
         batches = self._batches()
-        while runner.iter < self.max_iters:
+        while runner.iter < self.max_iters and not runner.stop_training:
             data_batch = next(batches)
             batch_idx = runner.iter
             hooks.before_train_iter(runner, batch_idx, data_batch)

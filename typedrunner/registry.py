@@ -190,15 +190,21 @@ METRICS = Registry("metric", builtins={})
 HOOKS = Registry(
     "hook",
     builtins={
-        name: f"typedrunner.hooks.{name}"
-        for name in (
-            "CheckpointHook",
-            "LoggerHook",
-            "ParamSchedulerHook",
-            "IterTimerHook",
-            "RuntimeInfoHook",
-            "DistSamplerSeedHook",
-        )
+        **{
+            name: f"typedrunner.hooks.{name}"
+            for name in (
+                "CheckpointHook",
+                "LoggerHook",
+                "ParamSchedulerHook",
+                "IterTimerHook",
+                "RuntimeInfoHook",
+                "DistSamplerSeedHook",
+            )
+        },
+        **{
+            name: f"typedrunner.extra_hooks.{name}"
+            for name in ("EMAHook", "EarlyStoppingHook", "EmptyCacheHook", "SyncBuffersHook", "ProfilerHook")
+        },
     },
 )
 LOOPS = Registry(

@@ -128,6 +128,8 @@ class Runner:
         """Batches already done in the current epoch (non-zero only inside an epoch)."""
         self.last_metrics: dict[str, float] = {}
         self.metric_history: list[dict[str, float]] = []
+        self.stop_training = False
+        """Set by a hook (early stopping) to end training after the current epoch or iteration."""
         self.val_loop = (
             ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"), self._fp16("val_cfg"))
             if val_dl is not None and cfg.val_evaluator is not None

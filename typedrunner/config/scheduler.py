@@ -68,6 +68,16 @@ class _Scheduler(TypedComponent):
     def _kwargs(self) -> dict[str, Any]:
         return self.model_dump(exclude={"type", "by_epoch", "begin", "end", "convert_to_iter_based"})
 
+    def _length(self, given: int | None, length: int | None, name: str) -> int:
+        """A schedule length: as configured, else the window's (known once the run's length is)."""
+        if given is not None:
+            return given
+        if length is not None:
+            return length
+        if self.end is not None:
+            return self.end - self.begin
+        raise ValueError(f"{type(self).__name__}.{name} is needed when the schedule is built outside a run")
+
 
 class MultiStepLR(_Scheduler):
     """Multiply the lr by ``gamma`` at each milestone (``torch.optim.lr_scheduler.MultiStepLR``)."""
@@ -79,7 +89,7 @@ class MultiStepLR(_Scheduler):
     gamma: float = Field(0.1, gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.MultiStepLR(optimizer, **self._kwargs())
@@ -95,7 +105,7 @@ class StepLR(_Scheduler):
     gamma: float = Field(0.1, gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.StepLR(optimizer, **self._kwargs())
@@ -109,7 +119,7 @@ class ExponentialLR(_Scheduler):
     gamma: float = Field(gt=0)
     """Multiplicative factor."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.ExponentialLR(optimizer, **self._kwargs())
@@ -125,10 +135,12 @@ class CosineAnnealingLR(_Scheduler):
     eta_min: float = Field(0.0, ge=0)
     """Final learning rate."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=self.T_max or length, eta_min=self.eta_min)
+        return lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self._length(self.T_max, length, "T_max"), eta_min=self.eta_min
+        )
 
 
 class LinearLR(_Scheduler):
@@ -143,14 +155,14 @@ class LinearLR(_Scheduler):
     total_iters: int | None = Field(None, ge=1)
     """Steps to reach ``end_factor`` (None: the window's length, ``end - begin``)."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.LinearLR(
             optimizer,
             start_factor=self.start_factor,
             end_factor=self.end_factor,
-            total_iters=self.total_iters or length,
+            total_iters=self._length(self.total_iters, length, "total_iters"),
         )
 
 
@@ -164,10 +176,12 @@ class ConstantLR(_Scheduler):
     total_iters: int | None = Field(None, ge=1)
     """Steps the factor applies (None: the window's length, ``end - begin``)."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
-        return lr_scheduler.ConstantLR(optimizer, factor=self.factor, total_iters=self.total_iters or length)
+        return lr_scheduler.ConstantLR(
+            optimizer, factor=self.factor, total_iters=self._length(self.total_iters, length, "total_iters")
+        )
 
 
 class PolyLR(_Scheduler):
@@ -182,10 +196,12 @@ class PolyLR(_Scheduler):
     eta_min: Annotated[float, not_supported_yet(0.0, "PolyLR eta_min (torch's PolynomialLR decays to 0)")] = 0.0
     """Final learning rate."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
-        return lr_scheduler.PolynomialLR(optimizer, total_iters=self.total_iters or length, power=self.power)
+        return lr_scheduler.PolynomialLR(
+            optimizer, total_iters=self._length(self.total_iters, length, "total_iters"), power=self.power
+        )
 
 
 class OneCycleLR(_Scheduler):
@@ -210,11 +226,11 @@ class OneCycleLR(_Scheduler):
     cycle_momentum: bool = True
     """Cycle the momentum (or Adam's beta1) inversely to the lr."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> LRScheduler:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         kwargs = self._kwargs()
-        kwargs["total_steps"] = self.total_steps or length
+        kwargs["total_steps"] = self._length(self.total_steps, length, "total_steps")
         return lr_scheduler.OneCycleLR(optimizer, **kwargs)
 
 
@@ -238,7 +254,7 @@ class ReduceOnPlateauLR(_Scheduler):
     min_value: float = Field(0.0, ge=0)
     """Lower bound of the lr."""
 
-    def build(self, optimizer: torch.optim.Optimizer, length: int) -> ReduceLROnPlateau:
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> ReduceLROnPlateau:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.ReduceLROnPlateau(
@@ -296,7 +312,7 @@ def window_of(config: SchedulerConfig) -> Window:
     return Window(by_epoch=config.by_epoch, begin=config.begin, end=config.end)
 
 
-def build_scheduler(config: SchedulerConfig, optimizer: torch.optim.Optimizer, length: int) -> Any:
+def build_scheduler(config: SchedulerConfig, optimizer: torch.optim.Optimizer, length: int | None = None) -> Any:
     """Build any scheduler config on ``optimizer``; ``length`` is its window's length in steps."""
     if isinstance(config, Lazy):
         return config.build(optimizer)
