@@ -35,6 +35,7 @@ from typedrunner.config import (
 from typedrunner.evaluator import BaseMetric
 from typedrunner.hooks import Hook
 from typedrunner.model import BaseModel
+from typedrunner.optim import OptimWrapper as BuiltOptimWrapper
 from typedrunner.runner import Runner
 from typedrunner.testing import RecordingHook, ToyDataset, ToyModel, toy_config
 
@@ -188,7 +189,7 @@ class RngAtSave(Hook):
         self.states.append((random.getstate(), torch.get_rng_state(), np.random.get_state()))
 
 
-def _optim(runner: Runner) -> typedrunner.optim.OptimWrapper:
+def _optim(runner: Runner) -> BuiltOptimWrapper:
     assert runner.optim_wrapper is not None
     return runner.optim_wrapper
 
@@ -374,8 +375,8 @@ def test_dropout_run_depends_on_the_rng(tmp_path: Path) -> None:
     """The dropout case above would catch a lost RNG state: the same weights and data give other
     losses under another RNG state."""
     runner = Runner(_case_config("dropout", tmp_path))
-    batch = next(iter(ToyDataset(size=16, seed=0).data.split(16)))
-    labels = (batch[:, 0] > 0).long()
+    dataset = ToyDataset(size=16, seed=0)
+    batch, labels = dataset.data, dataset.labels
     runner.model.train()
     torch.manual_seed(0)
     a = runner.model(batch, labels, mode="loss")["loss"]
@@ -734,11 +735,6 @@ def test_max_keep_ckpts_with_iteration_checkpoints(tmp_path: Path) -> None:
     assert _pointer(tmp_path).name == "iter_8.pth"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the checkpoint's CheckpointHook state is captured before the hook records the file "
-    "being written, so after a resume that file is never deleted by max_keep_ckpts",
-)
 def test_max_keep_ckpts_survives_a_resume(tmp_path: Path) -> None:
     hooks = DefaultHooks(checkpoint=CheckpointHook(max_keep_ckpts=2))
     _interrupted_run(toy_config(tmp_path, max_epochs=4, default_hooks=hooks), Interrupt(epochs=2))
@@ -771,11 +767,6 @@ def test_best_score_survives_a_resume(tmp_path: Path) -> None:
     assert watcher.seen == [(1, {"accuracy": 80.0}), (1, {"accuracy": 80.0})]  # 70 and 60 are not better
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: epoch_N.pth is written before epoch N's validation, so its CheckpointHook state lacks "
-    "that validation's best score; a resume from it overwrites best_accuracy.pth with a worse score",
-)
 def test_best_score_of_the_last_validation_survives_a_resume(tmp_path: Path) -> None:
     # Crash during epoch 3, after epoch 2's validation set the best (90); resume from epoch_2.pth.
     script = [50.0, 90.0, 70.0, 60.0]

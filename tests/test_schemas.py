@@ -680,10 +680,7 @@ def test_custom_imports_failure_names_the_module() -> None:
 NOT_SUPPORTED: list[tuple[dict[str, Any], str]] = [
     (with_model(launcher="pytorch"), "launcher"),
     (with_model(launcher="slurm"), "launcher"),
-    (with_model(compile=True), "compile"),
-    (with_model(compile={"mode": "max-autotune"}), "compile"),
     (with_model(visualizer={"type": "Visualizer"}), "visualizer"),
-    (with_model(train_cfg={"max_epochs": 2, "dynamic_intervals": [[1, 2]]}), "train_cfg.dynamic_intervals"),
 ]
 
 

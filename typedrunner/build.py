@@ -15,7 +15,7 @@ from typedrunner.config.data import DataLoaderField
 from typedrunner.config.optim import build_optimizer
 from typedrunner.data import DefaultSampler
 from typedrunner.errors import ConfigError, Problem
-from typedrunner.evaluator import BaseMetric, Evaluator
+from typedrunner.evaluator import BaseMetric, Evaluator, TorchMetricAdapter, is_torchmetric
 from typedrunner.hooks import (
     CheckpointHook,
     DistSamplerSeedHook,
@@ -52,7 +52,9 @@ def build_model(spec: Any) -> nn.Module:
     return model
 
 
-def build_dataloader(cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool) -> TorchDataLoader[Any]:
+def build_dataloader(
+    cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool, start_method: str | None = None
+) -> TorchDataLoader[Any]:
     """A torch ``DataLoader`` from its config (a built one is returned as is)."""
     if isinstance(cfg, TorchDataLoader):
         return cfg
@@ -80,6 +82,7 @@ def build_dataloader(cfg: DataLoaderField, path: str, seed: int | None, pin_memo
         prefetch_factor=cfg.prefetch_factor,
         timeout=cfg.timeout,
         generator=torch.Generator(),  # reseeded per pass by data.start_pass: no draw from the global RNG
+        multiprocessing_context=start_method if cfg.num_workers > 0 else None,
     )
 
 
@@ -116,7 +119,13 @@ def build_optim_wrapper(
 
 
 def build_evaluator(cfg: C.Evaluator, path: str) -> Evaluator:
-    metrics = [_build(m, f"{path}.metrics[{i}]", BaseMetric) for i, m in enumerate(cfg.metrics)]
+    """The evaluator; a ``torchmetrics.Metric`` (built, or by dotted path) is adapted to ``BaseMetric``."""
+    metrics = []
+    for i, spec in enumerate(cfg.metrics):
+        obj = spec.build() if isinstance(spec, Lazy) else spec
+        metrics.append(
+            _build(TorchMetricAdapter(obj) if is_torchmetric(obj) else obj, f"{path}.metrics[{i}]", BaseMetric)
+        )
     return Evaluator(metrics)
 
 

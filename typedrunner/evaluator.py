@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["BaseMetric", "Evaluator"]
+__all__ = ["BaseMetric", "Evaluator", "TorchMetricAdapter", "is_torchmetric"]
 
 
 class BaseMetric(ABC):
@@ -59,3 +59,35 @@ class Evaluator:
                     raise ValueError(f"two metrics both return {key!r}; give one of them a prefix (prefix: ...)")
                 out[key] = float(value)
         return out
+
+
+class TorchMetricAdapter(BaseMetric):
+    """A ``torchmetrics.Metric`` used as a metric: ``update(*data_samples)`` per batch, ``compute()``
+    at the end. The model's predictions must be ``(preds, target)``, as torchmetrics expects."""
+
+    def __init__(self, metric: Any, name: str | None = None, prefix: str | None = None) -> None:
+        super().__init__(prefix=prefix)
+        self.metric = metric
+        self.name = name or type(metric).__name__
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        if not isinstance(data_samples, (tuple, list)) or len(data_samples) < 2:
+            raise TypeError(
+                f"{self.name} (torchmetrics) needs the model's predict output as (preds, target), "
+                f"not {type(data_samples).__name__}"
+            )
+        self.metric.update(data_samples[0], data_samples[1])
+        self.results.append(len(data_samples[1]))
+
+    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
+        value = self.metric.compute()
+        self.metric.reset()
+        return {self.name: float(value)}
+
+
+def is_torchmetric(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torchmetrics.Metric`` (without importing torchmetrics)."""
+    import sys
+
+    module = sys.modules.get("torchmetrics")
+    return module is not None and isinstance(obj, module.Metric)

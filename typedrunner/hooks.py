@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor
 
+from typedrunner.checkpoint import load_checkpoint
+
 if TYPE_CHECKING:
     from typedrunner.runner import Runner
     from typedrunner.schedulers import ScheduleSlot
@@ -361,6 +363,7 @@ class CheckpointHook(Hook):
         events.discard("after_train_iter" if self.by_epoch else "after_train_epoch")
         if not self.save_best:
             events.discard("after_val_epoch")
+            events.discard("after_load_checkpoint")
         if not self.published_keys:
             events.discard("after_train")
         return events
@@ -373,6 +376,8 @@ class CheckpointHook(Hook):
         if not (due or (last and self.save_last)):
             return
         name = self.filename_tmpl.format(count)
+        if name not in self.saved:
+            self.saved.append(name)  # before saving: the checkpoint's own hook state lists itself
         self.last_path = runner.save_checkpoint(
             name,
             directory=self._directory(runner),
@@ -380,8 +385,6 @@ class CheckpointHook(Hook):
             save_param_scheduler=self.save_param_scheduler,
             position=position,
         )
-        if name not in self.saved:
-            self.saved.append(name)
         if self.max_keep_ckpts > 0:
             while len(self.saved) > self.max_keep_ckpts:
                 (self._directory(runner) / self.saved.pop(0)).unlink(missing_ok=True)
@@ -413,13 +416,39 @@ class CheckpointHook(Hook):
             if best is None or (value > best if rule == "greater" else value < best):
                 self.best[name] = value
                 runner.save_checkpoint(
-                    f"best_{name.replace('/', '_')}.pth",
+                    self._best_name(name),
                     directory=self._directory(runner),
                     save_optimizer=False,
                     save_param_scheduler=False,
                     pointer=False,
+                    extra_meta={"best_metric": name, "best_score": value},
                 )
                 runner.logger.info("new best", metric=name, value=value)
+
+    @staticmethod
+    def _best_name(key: str) -> str:
+        return f"best_{key.replace('/', '_')}.pth"
+
+    def after_load_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None:
+        """On resume, the best files on disk are the reference: a periodic checkpoint can predate
+        the validation that made the current best (it is written before that epoch's validation)."""
+        if not runner.cfg.resume:
+            return  # load_from: pretrained weights, not this run's history
+        directory = self._directory(runner)
+        for path in directory.glob("best_*.pth"):
+            meta = load_checkpoint(path).get("meta", {})
+            name, score = meta.get("best_metric"), meta.get("best_score")
+            if isinstance(name, str) and isinstance(score, (int, float)):
+                rule = self._rule_for(name)
+                known = self.best.get(name)
+                if known is None or (score > known if rule == "greater" else score < known):
+                    self.best[name] = float(score)
+
+    def _rule_for(self, name: str) -> str:
+        for key, rule in zip(self.save_best, self.rules, strict=True):
+            if key in (name, "auto"):
+                return rule or infer_rule(name)
+        return infer_rule(name)
 
     def after_train(self, runner: Runner) -> None:
         if self.last_path is not None and self.published_keys:

@@ -172,7 +172,7 @@ class Component:
     registry: Registry
     exclude: tuple[str, ...] = ()
     meta: tuple[tuple[str, Any, Any], ...] = ()
-    instance_of: str | None = None
+    instance_of: str | tuple[str, ...] | None = None
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
@@ -207,9 +207,10 @@ class Component:
             except LookupError as e:
                 raise _error(("type",), "unknown_type", str(e), value["type"]) from None
             return self._check_arguments(target, {k: v for k, v in value.items() if k != "type"})
-        if self.instance_of is not None and _is_instance(value, self.instance_of):
+        kinds = (self.instance_of,) if isinstance(self.instance_of, str) else tuple(self.instance_of or ())
+        if any(_is_instance(value, kind) for kind in kinds):
             return value
-        built = f", or a built {self.instance_of.rpartition('.')[2]}" if self.instance_of else ""
+        built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
         raise PydanticCustomError(
             "component_type",
             "expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {kind}",

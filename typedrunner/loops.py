@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -70,6 +70,7 @@ class EpochBasedTrainLoop:
         max_epochs: int,
         val_begin: int = 1,
         val_interval: int = 1,
+        dynamic_intervals: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.runner = runner
         self.dataloader = dataloader
@@ -77,10 +78,15 @@ class EpochBasedTrainLoop:
         self.max_epochs = max_epochs
         self.val_begin = val_begin
         self.val_interval = val_interval
+        self.dynamic_intervals = sorted(dynamic_intervals)
 
     @property
     def max_iters(self) -> int:
         return self.max_epochs * len(self.dataloader)  # type: ignore[arg-type]
+
+    def interval_at(self, done: int) -> int:
+        """The validation interval once ``done`` epochs are finished (``dynamic_intervals``)."""
+        return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
 
     def run(self) -> None:
         runner = self.runner
@@ -90,7 +96,7 @@ class EpochBasedTrainLoop:
             if (
                 runner.val_loop is not None
                 and runner.epoch >= self.val_begin
-                and (runner.epoch % self.val_interval == 0 or runner.epoch == self.max_epochs)
+                and (runner.epoch % self.interval_at(runner.epoch) == 0 or runner.epoch == self.max_epochs)
             ):
                 runner.val_loop.run()
         runner.hooks.call("after_train", runner)
@@ -127,6 +133,7 @@ class IterBasedTrainLoop:
         max_iters: int,
         val_begin: int = 1,
         val_interval: int = 1000,
+        dynamic_intervals: Sequence[tuple[int, int]] = (),
     ) -> None:
         self.runner = runner
         self.dataloader = dataloader
@@ -135,6 +142,11 @@ class IterBasedTrainLoop:
         self.max_epochs = 0  # not counted in epochs
         self.val_begin = val_begin
         self.val_interval = val_interval
+        self.dynamic_intervals = sorted(dynamic_intervals)
+
+    def interval_at(self, done: int) -> int:
+        """The validation interval once ``done`` iterations are finished (``dynamic_intervals``)."""
+        return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
 
     def _batches(self) -> Iterator[Any]:
         """The data, pass after pass; ``runner.epoch`` counts passes, ``runner.inner_iter`` the position."""
@@ -164,7 +176,7 @@ class IterBasedTrainLoop:
             if (
                 runner.val_loop is not None
                 and done >= self.val_begin
-                and (done % self.val_interval == 0 or done == self.max_iters)
+                and (done % self.interval_at(done) == 0 or done == self.max_iters)
             ):
                 runner.val_loop.run()
                 runner.model.train()

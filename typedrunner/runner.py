@@ -16,6 +16,7 @@ from torch import nn
 import typedrunner
 from typedrunner import build
 from typedrunner.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, write_text_atomic
+from typedrunner.config.env import CompileCfg
 from typedrunner.config.runner import LoadFrom, RunnerConfig
 from typedrunner.contract import built_problems, cross_field_problems
 from typedrunner.errors import ConfigError, ContractError, Problem
@@ -101,23 +102,27 @@ class Runner:
 
         # 3. Model and data preprocessor.
         self.model: nn.Module = build.build_model(cfg.model).to(self.device)
+        if cfg.compile:
+            options = cfg.compile if isinstance(cfg.compile, CompileCfg) else CompileCfg()
+            self.model.compile(**options.model_dump())  # in place: state_dict keys are unchanged
         self.data_preprocessor = self._data_preprocessor()
         self.train_step = train_step_for(self.model, self.data_preprocessor)
 
         # 4. Data.
         pin_ok = self.device.type == "cuda"
+        start = cfg.env_cfg.mp_cfg.mp_start_method
         self.train_dataloader = (
-            build.build_dataloader(cfg.train_dataloader, "train_dataloader", self.seed, pin_ok)
+            build.build_dataloader(cfg.train_dataloader, "train_dataloader", self.seed, pin_ok, start)
             if cfg.train_dataloader is not None
             else None
         )
         val_dl = (
-            build.build_dataloader(cfg.val_dataloader, "val_dataloader", self.seed, pin_ok)
+            build.build_dataloader(cfg.val_dataloader, "val_dataloader", self.seed, pin_ok, start)
             if cfg.val_dataloader is not None
             else None
         )
         test_dl = (
-            build.build_dataloader(cfg.test_dataloader, "test_dataloader", self.seed, pin_ok)
+            build.build_dataloader(cfg.test_dataloader, "test_dataloader", self.seed, pin_ok, start)
             if cfg.test_dataloader is not None
             else None
         )
@@ -313,6 +318,7 @@ class Runner:
         save_param_scheduler: bool = True,
         pointer: bool = True,
         position: tuple[int, int, int] | None = None,
+        extra_meta: Mapping[str, Any] | None = None,
     ) -> Path:
         """Write a checkpoint atomically (into ``work_dir`` by default); point ``last_checkpoint`` at it.
 
@@ -330,6 +336,7 @@ class Runner:
                 "typedrunner_version": typedrunner.__version__,
                 "torch_version": str(torch.__version__),
                 "config": json.dumps(self.cfg.model_dump(mode="json")),
+                **(extra_meta or {}),
             },
             "state_dict": self.model.state_dict(),
             "rng": capture_rng(),
@@ -371,9 +378,19 @@ class Runner:
             return None
         if cfg.by_epoch:
             assert cfg.max_epochs is not None and cfg.val_interval is not None  # set by TrainLoop's validator
-            return EpochBasedTrainLoop(self, loader, optim_wrapper, cfg.max_epochs, cfg.val_begin, cfg.val_interval)
+            return EpochBasedTrainLoop(
+                self,
+                loader,
+                optim_wrapper,
+                cfg.max_epochs,
+                cfg.val_begin,
+                cfg.val_interval,
+                cfg.dynamic_intervals or (),
+            )
         assert cfg.max_iters is not None and cfg.val_interval is not None  # set by TrainLoop's validator
-        return IterBasedTrainLoop(self, loader, optim_wrapper, cfg.max_iters, cfg.val_begin, cfg.val_interval)
+        return IterBasedTrainLoop(
+            self, loader, optim_wrapper, cfg.max_iters, cfg.val_begin, cfg.val_interval, cfg.dynamic_intervals or ()
+        )
 
     def _resume(self) -> None:
         """``resume``: continue from ``load_from`` or the latest checkpoint in work_dir, exactly."""

@@ -2,7 +2,7 @@
 
 from typedrunner.config.base import ConfigModel
 from typedrunner.config.data import DataLoader, DefaultSampler
-from typedrunner.config.env import AutoScaleLR, DistCfg, EnvCfg, MpCfg, Randomness, TypedRunnerWarning
+from typedrunner.config.env import AutoScaleLR, CompileCfg, DistCfg, EnvCfg, MpCfg, Randomness, TypedRunnerWarning
 from typedrunner.config.evaluator import Evaluator
 from typedrunner.config.file import Config
 from typedrunner.config.hooks import (
@@ -27,6 +27,7 @@ __all__ = [
     "AutoScaleLR",
     "CheckpointHook",
     "ClipGrad",
+    "CompileCfg",
     "Config",
     "ConfigModel",
     "CosineAnnealingLR",

@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 from typedrunner.config.base import ConfigModel, not_supported_yet
 
-__all__ = ["AutoScaleLR", "DistCfg", "EnvCfg", "Launcher", "MpCfg", "Randomness", "TypedRunnerWarning"]
+__all__ = ["AutoScaleLR", "CompileCfg", "DistCfg", "EnvCfg", "Launcher", "MpCfg", "Randomness", "TypedRunnerWarning"]
 
 
 class TypedRunnerWarning(UserWarning):
@@ -101,4 +101,17 @@ class AutoScaleLR(ConfigModel):
         return self
 
 
-Compile = Annotated[bool | dict[str, Any], not_supported_yet(False, "compile (torch.compile)")]
+class CompileCfg(ConfigModel):
+    """``compile``: ``torch.compile`` options (``compile: true`` takes the defaults)."""
+
+    backend: str = "inductor"
+    """Compiler backend (``inductor``; ``eager`` or ``aot_eager`` to debug)."""
+    mode: Literal["default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"] | None = None
+    """Optimisation mode (None: the backend's default)."""
+    fullgraph: bool = False
+    """Fail on graph breaks instead of falling back to Python."""
+    dynamic: bool | None = None
+    """Compile for dynamic shapes (None: decide from the shapes seen)."""
+
+
+Compile = bool | CompileCfg

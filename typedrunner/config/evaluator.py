@@ -13,8 +13,10 @@ from typedrunner.registry import METRICS
 
 __all__ = ["Evaluator", "MetricField"]
 
-MetricField = Annotated[Any, Component(METRICS, instance_of="typedrunner.evaluator.BaseMetric")]
-"""``{type: Accuracy, ...}``, ``lazy(Accuracy, ...)`` or a built metric."""
+MetricField = Annotated[
+    Any, Component(METRICS, instance_of=("typedrunner.evaluator.BaseMetric", "torchmetrics.Metric"))
+]
+"""``{type: Accuracy, ...}``, ``lazy(Accuracy, ...)``, a built metric, or a torchmetrics ``Metric``."""
 
 
 class Evaluator(ConfigModel):

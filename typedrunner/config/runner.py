@@ -117,7 +117,7 @@ class RunnerConfig(ConfigModel):
     randomness: Randomness = Field(default_factory=Randomness)
     """Seeding and determinism."""
     compile: Compile = False
-    """``torch.compile`` the model."""
+    """``torch.compile`` the model's forward (true, or ``{backend, mode, fullgraph, dynamic}``)."""
     auto_scale_lr: AutoScaleLR = Field(default_factory=AutoScaleLR)
     """Learning-rate scaling with the batch size."""
     custom_imports: list[str] = Field(default_factory=list)

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from typedrunner.config.base import TypedComponent, not_supported_yet
+from typedrunner.config.base import TypedComponent
 
 __all__ = ["TestLoop", "TrainLoop", "ValLoop"]
 
@@ -31,8 +31,8 @@ class TrainLoop(TypedComponent):
     """First epoch (or iteration) after which validation runs."""
     val_interval: int | None = Field(None, ge=1)
     """Validate every this many epochs (default 1) or iterations (default 1000)."""
-    dynamic_intervals: Annotated[list[tuple[int, int]] | None, not_supported_yet(None, "dynamic_intervals")] = None
-    """``[(epoch, interval), ...]``: change ``val_interval`` from the given epoch on."""
+    dynamic_intervals: list[tuple[Annotated[int, Field(ge=1)], Annotated[int, Field(ge=1)]]] | None = None
+    """``[(epoch or iteration, interval), ...]``: from that point on, validate every ``interval``."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> TrainLoop:
