@@ -8,7 +8,7 @@ Any other torch scheduler is accepted by name and checked against its constructo
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -23,17 +23,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ConstantLR",
+    "ConstantMomentum",
     "CosineAnnealingLR",
+    "CosineAnnealingMomentum",
     "ExponentialLR",
+    "ExponentialMomentum",
     "LinearLR",
+    "LinearMomentum",
     "MultiStepLR",
+    "MultiStepMomentum",
     "OneCycleLR",
     "PolyLR",
+    "PolyMomentum",
     "ReduceOnPlateauLR",
     "SchedulerConfig",
     "StepLR",
+    "StepMomentum",
     "Window",
     "build_scheduler",
+    "in_iterations",
+    "param_of",
     "window_of",
 ]
 
@@ -47,6 +56,22 @@ class Window(ConfigModel):
     """First epoch (or iteration) at which the schedule applies."""
     end: int | None = Field(None, ge=1)
     """Epoch (or iteration) at which it stops applying (None: the end of training)."""
+    convert_to_iter_based: bool = False
+    """Given in epochs, but stepped every iteration (lengths scaled by the iterations per epoch)."""
+
+
+# Arguments that count steps: scaled by the iterations per epoch when converting to iterations.
+STEP_ARGUMENTS = ("milestones", "step_size", "T_max", "total_iters", "total_steps", "T_0", "begin", "end")
+
+
+def _scale(value: Any, factor: int) -> Any:
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value * factor
+    if isinstance(value, list):
+        return [_scale(v, factor) for v in value]
+    return value
 
 
 class _Scheduler(TypedComponent):
@@ -56,14 +81,27 @@ class _Scheduler(TypedComponent):
     """First epoch (or iteration) at which the schedule applies."""
     end: int | None = Field(None, ge=1)
     """Epoch (or iteration) at which it stops applying (None: the end of training)."""
-    convert_to_iter_based: Annotated[bool, not_supported_yet(False, "convert_to_iter_based")] = False
-    """Step an epoch-based schedule every iteration, scaled to the epoch's length."""
+    convert_to_iter_based: bool = False
+    """Given in epochs (``by_epoch: true``) but stepped every iteration, smoothly (MMEngine's option)."""
+
+    param: ClassVar[Literal["lr", "momentum"]] = "lr"
+    """What the schedule drives: the learning rate, or the momentum (SGD's, or Adam's beta1)."""
 
     @model_validator(mode="after")
     def _window(self) -> _Scheduler:
         if self.end is not None and self.end <= self.begin:
             raise ValueError(f"end={self.end} must be after begin={self.begin}")
+        if self.convert_to_iter_based and not self.by_epoch:
+            raise ValueError("convert_to_iter_based applies to a schedule given in epochs (by_epoch: true)")
         return self
+
+    def in_iterations(self, iters_per_epoch: int) -> _Scheduler:
+        """This schedule with its step counts scaled from epochs to iterations, stepped per iteration."""
+        update: dict[str, Any] = {"by_epoch": False, "convert_to_iter_based": False}
+        for name in STEP_ARGUMENTS:
+            if name in type(self).model_fields:
+                update[name] = _scale(getattr(self, name), iters_per_epoch)
+        return self.model_copy(update=update)
 
     def _kwargs(self) -> dict[str, Any]:
         return self.model_dump(exclude={"type", "by_epoch", "begin", "end", "convert_to_iter_based"})
@@ -268,6 +306,62 @@ class ReduceOnPlateauLR(_Scheduler):
         )
 
 
+class MultiStepMomentum(MultiStepLR):
+    """``MultiStepLR``'s schedule applied to the momentum (SGD's ``momentum``, Adam's ``beta1``)."""
+
+    type: Literal["MultiStepMomentum"] = "MultiStepMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class StepMomentum(StepLR):
+    """``StepLR``'s schedule applied to the momentum."""
+
+    type: Literal["StepMomentum"] = "StepMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class ExponentialMomentum(ExponentialLR):
+    """``ExponentialLR``'s schedule applied to the momentum."""
+
+    type: Literal["ExponentialMomentum"] = "ExponentialMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class CosineAnnealingMomentum(CosineAnnealingLR):
+    """``CosineAnnealingLR``'s schedule applied to the momentum."""
+
+    type: Literal["CosineAnnealingMomentum"] = "CosineAnnealingMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class LinearMomentum(LinearLR):
+    """``LinearLR``'s schedule applied to the momentum."""
+
+    type: Literal["LinearMomentum"] = "LinearMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class ConstantMomentum(ConstantLR):
+    """``ConstantLR``'s schedule applied to the momentum."""
+
+    type: Literal["ConstantMomentum"] = "ConstantMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class PolyMomentum(PolyLR):
+    """``PolyLR``'s schedule applied to the momentum."""
+
+    type: Literal["PolyMomentum"] = "PolyMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
 _TYPED: dict[str, type[ConfigModel]] = {
     cls.__name__: cls
     for cls in (
@@ -280,12 +374,24 @@ _TYPED: dict[str, type[ConfigModel]] = {
         PolyLR,
         OneCycleLR,
         ReduceOnPlateauLR,
+        MultiStepMomentum,
+        StepMomentum,
+        ExponentialMomentum,
+        CosineAnnealingMomentum,
+        LinearMomentum,
+        ConstantMomentum,
+        PolyMomentum,
     )
 }
 _GENERIC = Component(
     PARAM_SCHEDULERS,
     exclude=("optimizer", "last_epoch", "verbose"),
-    meta=(("by_epoch", bool, True), ("begin", int, 0), ("end", int | None, None)),
+    meta=(
+        ("by_epoch", bool, True),
+        ("begin", int, 0),
+        ("end", int | None, None),
+        ("convert_to_iter_based", bool, False),
+    ),
 )
 
 if TYPE_CHECKING:
@@ -299,6 +405,13 @@ if TYPE_CHECKING:
         | PolyLR
         | OneCycleLR
         | ReduceOnPlateauLR
+        | MultiStepMomentum
+        | StepMomentum
+        | ExponentialMomentum
+        | CosineAnnealingMomentum
+        | LinearMomentum
+        | ConstantMomentum
+        | PolyMomentum
         | Lazy[Any]
     )
 else:
@@ -306,10 +419,33 @@ else:
 
 
 def window_of(config: SchedulerConfig) -> Window:
-    """The schedule's ``by_epoch``, ``begin`` and ``end``, whatever its kind."""
+    """The schedule's ``by_epoch``, ``begin``, ``end`` and conversion, whatever its kind."""
     if isinstance(config, Lazy):
-        return Window.model_validate({k: config.meta[k] for k in ("by_epoch", "begin", "end") if k in config.meta})
-    return Window(by_epoch=config.by_epoch, begin=config.begin, end=config.end)
+        return Window.model_validate({k: v for k, v in config.meta.items() if k in Window.model_fields})
+    return Window(
+        by_epoch=config.by_epoch, begin=config.begin, end=config.end, convert_to_iter_based=config.convert_to_iter_based
+    )
+
+
+def param_of(config: SchedulerConfig) -> Literal["lr", "momentum"]:
+    """What the schedule drives."""
+    return "lr" if isinstance(config, Lazy) else config.param
+
+
+def in_iterations(config: SchedulerConfig, iters_per_epoch: int) -> SchedulerConfig:
+    """An epoch-given schedule converted to per-iteration stepping (``convert_to_iter_based``)."""
+    if isinstance(config, Lazy):
+        kwargs = {k: _scale(v, iters_per_epoch) if k in STEP_ARGUMENTS else v for k, v in config.kwargs.items()}
+        meta = {
+            **config.meta,
+            "by_epoch": False,
+            "convert_to_iter_based": False,
+            "begin": _scale(config.meta.get("begin", 0), iters_per_epoch),
+            "end": _scale(config.meta.get("end"), iters_per_epoch),
+        }
+        return Lazy(config.target, kwargs, meta)
+    converted: SchedulerConfig = config.in_iterations(iters_per_epoch)  # type: ignore[assignment]
+    return converted
 
 
 def build_scheduler(config: SchedulerConfig, optimizer: torch.optim.Optimizer, length: int | None = None) -> Any:
