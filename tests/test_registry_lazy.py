@@ -415,6 +415,7 @@ def test_json_dump_gives_type_names() -> None:
         "by_epoch": False,
         "begin": 0,
         "end": None,
+        "convert_to_iter_based": False,
     }
     assert data["val_evaluator"] == {"type": "Evaluator", "metrics": [{"type": "RegLazyCount", "prefix": "p"}]}
     assert data["custom_hooks"] == [{"type": "CheckpointHook", "interval": 2, "priority": "LOW"}]

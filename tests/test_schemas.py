@@ -944,7 +944,7 @@ def test_generic_torch_scheduler_by_name_validates_and_builds() -> None:
     assert isinstance(sched_cfg, Lazy)
     assert sched_cfg.target is torch.optim.lr_scheduler.CyclicLR
     assert sched_cfg.kwargs == {"base_lr": 0.01, "max_lr": 0.1}
-    assert sched_cfg.meta == {"by_epoch": False, "begin": 0, "end": None}
+    assert sched_cfg.meta == {"by_epoch": False, "begin": 0, "end": None, "convert_to_iter_based": False}
     assert window_of(sched_cfg).by_epoch is False
     optimizer = torch.optim.SGD(params(), lr=0.1, momentum=0.9)
     scheduler = build_scheduler(sched_cfg, optimizer, 10)
