@@ -14,7 +14,7 @@ from typedrunner import config as C
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.optim import build_optimizer
 from typedrunner.data import DefaultSampler
-from typedrunner.errors import ConfigError, Problem
+from typedrunner.errors import ConfigError, Problem, did_you_mean
 from typedrunner.evaluator import BaseMetric, Evaluator, TorchMetricAdapter, is_torchmetric
 from typedrunner.hooks import (
     CheckpointHook,
@@ -26,7 +26,7 @@ from typedrunner.hooks import (
     RuntimeInfoHook,
 )
 from typedrunner.lazy import Lazy
-from typedrunner.optim import AmpOptimWrapper, OptimWrapper, param_groups
+from typedrunner.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict, param_groups
 
 __all__ = [
     "build_dataloader",
@@ -35,6 +35,7 @@ __all__ = [
     "build_hook",
     "build_model",
     "build_optim_wrapper",
+    "build_optim_wrappers",
 ]
 
 
@@ -84,6 +85,28 @@ def build_dataloader(
         generator=torch.Generator(),  # reseeded per pass by data.start_pass: no draw from the global RNG
         multiprocessing_context=start_method if cfg.num_workers > 0 else None,
     )
+
+
+def build_optim_wrappers(
+    cfg: C.OptimWrapper | dict[str, C.OptimWrapper], model: nn.Module, device: torch.device, lr_scale: float = 1.0
+) -> OptimWrapper | OptimWrapperDict:
+    """One wrapper over the model, or one per named sub-module (``{generator: {...}, ...}``)."""
+    if not isinstance(cfg, dict):
+        return build_optim_wrapper(cfg, model, device, lr_scale)
+    wrappers = {}
+    for name, sub_cfg in cfg.items():
+        sub_module = getattr(model, name, None)
+        if not isinstance(sub_module, nn.Module):
+            children = [n for n, _ in model.named_children()]
+            raise ConfigError(
+                [
+                    Problem(
+                        f"optim_wrapper.{name}", f"the model has no sub-module {name!r}{did_you_mean(name, children)}"
+                    )
+                ]
+            )
+        wrappers[name] = build_optim_wrapper(sub_cfg, sub_module, device, lr_scale)
+    return OptimWrapperDict(wrappers)
 
 
 def build_optim_wrapper(

@@ -89,10 +89,10 @@ def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
     loop = cfg.train_cfg
     if loop is None:
         return
-    for i, config in enumerate(cfg.param_scheduler):
+    for where, config in cfg.all_schedules():
         if _by_epoch(config) and not loop.by_epoch:
             yield _problem(
-                f"param_scheduler[{i}].by_epoch",
+                f"{where}.by_epoch",
                 "true, but train_cfg is iteration-based (by_epoch: false): an epoch-stepped schedule would "
                 "never step; set by_epoch: false and give its steps in iterations",
             )
@@ -104,7 +104,7 @@ def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
         begin = S.window_of(config).begin
         if begin >= length:
             yield _problem(
-                f"param_scheduler[{i}].begin",
+                f"{where}.begin",
                 f"{begin}: the schedule would start after training ends (train_cfg.{length_key}={length})",
             )
             continue
@@ -115,13 +115,13 @@ def _schedulers_fire(cfg: RunnerConfig) -> Iterable[Problem]:
         late = [s for s in steps if begin + s >= length]
         if late and len(late) == len(steps):
             yield _problem(
-                f"param_scheduler[{i}].{name}",
+                f"{where}.{name}",
                 f"{steps} {unit}: the schedule never changes the lr within train_cfg.{length_key}={length} "
                 f"(a change at {late[0]} would apply after training ends)",
             )
         elif late:
             yield _problem(
-                f"param_scheduler[{i}].{name}",
+                f"{where}.{name}",
                 f"{late} of {steps} fall at or after train_cfg.{length_key}={length} and never take effect",
                 severity="warning",
             )
@@ -207,12 +207,7 @@ def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
         yield _problem("load_from", f"{str(path)!r} is not a file", severity="error")
 
 
-def built_problems(
-    cfg: RunnerConfig,
-    iters_per_epoch: int,
-    schedulers: Sequence[S.SchedulerConfig],
-    metric_names: Mapping[str, Sequence[str]],
-) -> list[Problem]:
+def built_problems(cfg: RunnerConfig, iters_per_epoch: int, metric_names: Mapping[str, Sequence[str]]) -> list[Problem]:
     """Checks that need the built parts: iteration-stepped schedules in an epoch-based run (the
     dataloader's length), and ``save_best`` keys against the metric names the probe saw."""
     problems: list[Problem] = []
@@ -221,16 +216,16 @@ def built_problems(
         return problems
     hook = cfg.default_hooks.checkpoint
     val_names = list(metric_names.get("val", []))
-    for i, config in enumerate(cfg.param_scheduler):
+    for where, config in cfg.all_schedules():
         monitor = getattr(config, "monitor", None)
         if monitor is None:
             continue
         if cfg.val_evaluator is None:
-            problems.append(_problem(f"param_scheduler[{i}].monitor", "needs validation: no metric is ever computed"))
+            problems.append(_problem(f"{where}.monitor", "needs validation: no metric is ever computed"))
         elif val_names and monitor not in val_names:
             problems.append(
                 _problem(
-                    f"param_scheduler[{i}].monitor",
+                    f"{where}.monitor",
                     f"{monitor!r} is not a metric the evaluator returns ({', '.join(val_names)})"
                     f"{did_you_mean(monitor, val_names)}",
                 )
@@ -248,7 +243,7 @@ def built_problems(
     if not loop.by_epoch:
         return problems
     max_iters = loop.length * iters_per_epoch
-    for i, config in enumerate(schedulers):
+    for where, config in cfg.all_schedules():
         points = _epoch_points(config)
         if _by_epoch(config) or points is None:
             continue
@@ -256,7 +251,7 @@ def built_problems(
         if all(s >= max_iters for s in steps):
             problems.append(
                 _problem(
-                    f"param_scheduler[{i}].{name}",
+                    f"{where}.{name}",
                     f"{steps} iterations (by_epoch: false): the run has only {max_iters} iterations "
                     f"({iters_per_epoch} per epoch), so the lr never changes; did you mean by_epoch: true?",
                 )
@@ -264,7 +259,7 @@ def built_problems(
         elif loop.length > 1 and all(s < iters_per_epoch for s in steps):
             problems.append(
                 _problem(
-                    f"param_scheduler[{i}].{name}",
+                    f"{where}.{name}",
                     f"{steps} iterations (by_epoch: false) all fall inside the first epoch "
                     f"({iters_per_epoch} iterations): the whole schedule is over after one epoch of "
                     f"{loop.length}; did you mean by_epoch: true?",

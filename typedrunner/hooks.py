@@ -282,7 +282,12 @@ class LoggerHook(Hook):
         keys = self.window[0].keys() if self.window else ()
         values = {key: torch.stack([o[key] for o in self.window]).float().mean().item() for key in keys}
         optim_wrapper = runner.optim_wrapper
-        scalars: dict[str, float] = {"lr": optim_wrapper.get_lr()[0]} if optim_wrapper is not None else {}
+        scalars: dict[str, float] = {}
+        lrs = optim_wrapper.get_lr() if optim_wrapper is not None else []
+        if isinstance(lrs, dict):
+            scalars.update({f"lr_{name}": values[0] for name, values in lrs.items()})
+        elif lrs:
+            scalars["lr"] = lrs[0]
         scalars.update(values)
         timer = runner.timer
         if timer is not None and timer.iter_times:

@@ -13,7 +13,7 @@ from typedrunner.evaluator import Evaluator
 from typedrunner.model import BaseModel, parse_losses, run_forward
 
 if TYPE_CHECKING:
-    from typedrunner.optim import OptimWrapper
+    from typedrunner.optim import AnyOptimWrapper
     from typedrunner.runner import Runner
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "train_step_for",
 ]
 
-TrainStep = Callable[[Any, "OptimWrapper"], dict[str, Tensor]]
+TrainStep = Callable[[Any, "AnyOptimWrapper"], dict[str, Tensor]]
 PredictStep = Callable[[Any], Any]
 
 
@@ -35,7 +35,7 @@ def train_step_for(model: nn.Module, preprocessor: nn.Module) -> TrainStep:
     if isinstance(model, BaseModel):
         return model.train_step
 
-    def train_step(data: Any, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
+    def train_step(data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
         batch = preprocessor(data, True)
         with optim_wrapper.optim_context(model):
             losses = run_forward(model, batch, "loss")
@@ -66,7 +66,7 @@ class EpochBasedTrainLoop:
         self,
         runner: Runner,
         dataloader: Iterable[Any],
-        optim_wrapper: OptimWrapper,
+        optim_wrapper: AnyOptimWrapper,
         max_epochs: int,
         val_begin: int = 1,
         val_interval: int = 1,
@@ -129,7 +129,7 @@ class IterBasedTrainLoop:
         self,
         runner: Runner,
         dataloader: Iterable[Any],
-        optim_wrapper: OptimWrapper,
+        optim_wrapper: AnyOptimWrapper,
         max_iters: int,
         val_begin: int = 1,
         val_interval: int = 1000,

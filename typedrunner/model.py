@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 if TYPE_CHECKING:
-    from typedrunner.optim import OptimWrapper
+    from typedrunner.optim import AnyOptimWrapper
 
 __all__ = ["BaseDataPreprocessor", "BaseModel", "Mode", "parse_losses", "run_forward"]
 
@@ -87,7 +87,7 @@ class BaseModel(nn.Module):
             data_preprocessor if data_preprocessor is not None else BaseDataPreprocessor()
         )
 
-    def train_step(self, data: Any, optim_wrapper: OptimWrapper) -> dict[str, Tensor]:
+    def train_step(self, data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
         """Preprocess, compute the losses, update the parameters; return the detached losses."""
         batch = self.data_preprocessor(data, True)
         with optim_wrapper.optim_context(self):

@@ -11,7 +11,7 @@ from torch import Tensor, nn
 
 from typedrunner.config.optim import ClipGrad, ParamwiseCfg
 
-__all__ = ["AmpOptimWrapper", "OptimWrapper", "param_groups"]
+__all__ = ["AmpOptimWrapper", "AnyOptimWrapper", "OptimWrapper", "OptimWrapperDict", "param_groups"]
 
 
 class OptimWrapper:
@@ -172,3 +172,68 @@ def param_groups(model: nn.Module, lr: float, weight_decay: float, cfg: Paramwis
             decay_mult = cfg.flat_decay_mult
         groups.append({"params": [param], "lr": lr * lr_mult, "weight_decay": weight_decay * decay_mult, "name": name})
     return groups
+
+
+class OptimWrapperDict:
+    """Several optimizers, one per sub-module (MMEngine's ``OptimWrapperDict``): the model's own
+    ``train_step(data, optim_wrapper)`` steps them, e.g. ``optim_wrapper['generator'].update_params(loss)``."""
+
+    def __init__(self, wrappers: dict[str, OptimWrapper]) -> None:
+        self.wrappers = wrappers
+        self.last_grad_norm: Tensor | None = None
+
+    def __getitem__(self, name: str) -> OptimWrapper:
+        return self.wrappers[name]
+
+    def items(self) -> list[tuple[str, OptimWrapper]]:
+        return list(self.wrappers.items())
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return [group for wrapper in self.wrappers.values() for group in wrapper.param_groups]
+
+    @property
+    def max_calls(self) -> int:
+        return max((w.max_calls for w in self.wrappers.values()), default=0)
+
+    @max_calls.setter
+    def max_calls(self, value: int) -> None:
+        for wrapper in self.wrappers.values():
+            wrapper.max_calls = value
+
+    @property
+    def calls(self) -> int:
+        return max((w.calls for w in self.wrappers.values()), default=0)
+
+    @calls.setter
+    def calls(self, value: int) -> None:
+        for wrapper in self.wrappers.values():
+            wrapper.calls = value
+
+    @contextlib.contextmanager
+    def optim_context(self, model: nn.Module) -> Iterator[None]:
+        raise TypeError(self._own_step_needed())
+        yield  # pragma: no cover
+
+    def update_params(self, loss: Tensor) -> None:
+        raise TypeError(self._own_step_needed())
+
+    @staticmethod
+    def _own_step_needed() -> str:
+        return (
+            "optim_wrapper has several optimizers: the model must define train_step(data, optim_wrapper) "
+            "and step each one (optim_wrapper['name'].update_params(loss))"
+        )
+
+    def get_lr(self) -> dict[str, list[float]]:
+        return {name: wrapper.get_lr() for name, wrapper in self.wrappers.items()}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {name: wrapper.state_dict() for name, wrapper in self.wrappers.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, wrapper in self.wrappers.items():
+            wrapper.load_state_dict(state[name])
+
+
+AnyOptimWrapper = OptimWrapper | OptimWrapperDict

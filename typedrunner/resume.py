@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from typedrunner.errors import Problem
+from typedrunner.optim import OptimWrapperDict
 
 if TYPE_CHECKING:
     from typedrunner.runner import Runner
@@ -161,20 +162,33 @@ def resume_problems(runner: Runner, checkpoint: Mapping[str, Any], path: Path) -
             problems.append(
                 Problem("resume", f"{key}: checkpoint shape {list(value.shape)}, model shape {list(own[key].shape)}")
             )
-    optimizer = runner.optim_wrapper.optimizer if runner.optim_wrapper is not None else None
+    wrapper = runner.optim_wrapper
+    if wrapper is None:
+        return problems
     saved = checkpoint.get("optimizer")
-    if optimizer is not None and isinstance(saved, Mapping):
-        groups = saved.get("param_groups", [])
-        if len(groups) != len(optimizer.param_groups) or any(
-            len(g["params"]) != len(o["params"]) for g, o in zip(groups, optimizer.param_groups, strict=False)
+    if not isinstance(saved, Mapping):
+        return [
+            *problems,
+            Problem("resume", f"{path.name} holds no optimizer state (saved with save_optimizer: false?)"),
+        ]
+    pairs = (
+        [(name, w.optimizer, saved.get(name)) for name, w in wrapper.items()]
+        if isinstance(wrapper, OptimWrapperDict)
+        else [("", wrapper.optimizer, saved)]
+    )
+    for name, optimizer, state in pairs:
+        groups = state.get("param_groups", []) if isinstance(state, Mapping) else None
+        if (
+            groups is None
+            or len(groups) != len(optimizer.param_groups)
+            or any(len(g["params"]) != len(o["params"]) for g, o in zip(groups, optimizer.param_groups, strict=False))
         ):
+            which = f"optimizer {name!r}" if name else "optimizer"
             problems.append(
                 Problem(
-                    "resume", f"the optimizer state in {path.name} has another number of parameter groups or parameters"
+                    "resume", f"the {which} state in {path.name} has another number of parameter groups or parameters"
                 )
             )
-    elif optimizer is not None:
-        problems.append(Problem("resume", f"{path.name} holds no optimizer state (saved with save_optimizer: false?)"))
     return problems
 
 

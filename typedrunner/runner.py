@@ -32,6 +32,7 @@ from typedrunner.loops import (
     train_step_for,
 )
 from typedrunner.model import BaseDataPreprocessor, BaseModel
+from typedrunner.optim import OptimWrapper, OptimWrapperDict
 from typedrunner.probe import ProbeResult, preserved_state, probe_eval, probe_train
 from typedrunner.resume import (
     capture_rng,
@@ -151,19 +152,32 @@ class Runner:
         cfg = self.cfg
         # 5. Optimization.
         self.optim_wrapper = (
-            build.build_optim_wrapper(cfg.optim_wrapper, self.model, self.device, self._lr_scale())
+            build.build_optim_wrappers(cfg.optim_wrapper, self.model, self.device, self._lr_scale())
             if cfg.optim_wrapper is not None
             else None
         )
 
+        if isinstance(self.optim_wrapper, OptimWrapperDict) and (
+            not isinstance(self.model, BaseModel) or type(self.model).train_step is BaseModel.train_step
+        ):
+            raise ConfigError(
+                [
+                    Problem(
+                        "optim_wrapper",
+                        "has several optimizers, so the model must be a BaseModel that defines "
+                        "train_step(data, optim_wrapper) and steps each one",
+                    )
+                ]
+            )
         # 6. The train loop.
         self.train_loop = self._train_loop()
         self.schedulers: list[ScheduleSlot] = []
         if self.optim_wrapper is not None and self.train_loop is not None:
             self.optim_wrapper.max_calls = self.train_loop.max_iters
-            self.schedulers = build_slots(
-                cfg.param_scheduler, self.optim_wrapper.optimizer, self.train_loop.max_epochs, self.train_loop.max_iters
-            )
+            loop, wrappers = self.train_loop, self.optim_wrapper
+            for name, _, configs in cfg.scheduler_groups():
+                wrapper = wrappers[name] if isinstance(wrappers, OptimWrapperDict) else wrappers
+                self.schedulers += build_slots(configs, wrapper.optimizer, loop.max_epochs, loop.max_iters)
 
         # 7. Hooks, last: they may look at everything above.
         hooks = build.build_default_hooks(cfg.default_hooks, cfg.log_processor)
@@ -204,7 +218,9 @@ class Runner:
         """Every finding short of training: warnings from the config, checks that need the built
         parts, and the contract probe (one real batch per dataloader, without side effects)."""
         result = ProbeResult()
-        trains = self.cfg.train_cfg is not None and self.cfg.optim_wrapper is not None
+        # A model with its own train_step (several optimizers, a GAN) owns its loss contract.
+        own_step = isinstance(self.model, BaseModel) and type(self.model).train_step is not BaseModel.train_step
+        trains = self.cfg.train_cfg is not None and self.cfg.optim_wrapper is not None and not own_step
         with preserved_state(self.model, self.data_preprocessor):
             if trains and self.train_dataloader is not None:
                 probe_train(self.model, self.data_preprocessor, self.train_dataloader, result)
@@ -217,7 +233,7 @@ class Runner:
         self.batch_structure = result.batches
         self.findings = [
             *self._config_warnings,
-            *built_problems(self.cfg, self.iters_per_epoch, self.cfg.param_scheduler, self.metric_names),
+            *built_problems(self.cfg, self.iters_per_epoch, self.metric_names),
             *result.problems,
         ]
         return self.findings
@@ -425,7 +441,7 @@ class Runner:
         restore_schedulers(
             self.schedulers,
             checkpoint.get("param_schedulers", []),
-            self.optim_wrapper.optimizer if self.optim_wrapper else None,
+            self.optim_wrapper.optimizer if isinstance(self.optim_wrapper, OptimWrapper) else None,
             configured_lrs if changes else None,
         )
         meta = checkpoint.get("meta", {})

@@ -6,9 +6,10 @@ Any other ``torch.optim`` optimizer (or a user one, by registered name or dotted
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from typedrunner.config._fields import typed_or_component
 from typedrunner.config.base import ConfigModel, TypedComponent
@@ -20,7 +21,17 @@ if TYPE_CHECKING:
 
     import torch
 
-__all__ = ["SGD", "Adam", "AdamW", "ClipGrad", "OptimWrapper", "OptimizerConfig", "ParamMult", "ParamwiseCfg"]
+__all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "ClipGrad",
+    "OptimWrapper",
+    "OptimWrapperField",
+    "OptimizerConfig",
+    "ParamMult",
+    "ParamwiseCfg",
+]
 
 
 class _Optimizer(TypedComponent):
@@ -184,3 +195,18 @@ class OptimWrapper(ConfigModel):
         if self.type == "OptimWrapper" and (self.dtype is not None or self.loss_scale != "dynamic"):
             raise ValueError("dtype and loss_scale are AmpOptimWrapper settings: set type: AmpOptimWrapper")
         return self
+
+
+def _pick_wrapper(value: Any) -> str:
+    if isinstance(value, OptimWrapper) or (isinstance(value, Mapping) and ("optimizer" in value or "type" in value)):
+        return "<single>"
+    return "<several>"
+
+
+if TYPE_CHECKING:
+    OptimWrapperField = OptimWrapper | dict[str, OptimWrapper]
+else:
+    OptimWrapperField = Annotated[
+        Annotated[OptimWrapper, Tag("<single>")] | Annotated[dict[str, OptimWrapper], Tag("<several>")],
+        Discriminator(_pick_wrapper),
+    ]

@@ -16,7 +16,7 @@ from typedrunner.config.evaluator import Evaluator
 from typedrunner.config.hooks import DefaultHooks, HookField
 from typedrunner.config.logging import LogLevel, LogProcessor, Visualizer
 from typedrunner.config.model import DataPreprocessorField, ModelField
-from typedrunner.config.optim import OptimWrapper
+from typedrunner.config.optim import OptimWrapperField
 from typedrunner.config.scheduler import SchedulerConfig
 from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
 from typedrunner.errors import ConfigError, Problem
@@ -86,10 +86,10 @@ class RunnerConfig(ConfigModel):
     """The validation loop."""
     test_cfg: TestLoop | None = None
     """The test loop."""
-    optim_wrapper: OptimWrapper | None = None
-    """Optimizer and step settings (needed to train)."""
-    param_scheduler: list[SchedulerConfig] = Field(default_factory=list)
-    """Learning-rate schedule(s): one, or a list applied together."""
+    optim_wrapper: OptimWrapperField | None = None
+    """Optimizer and step settings (needed to train); ``{name: {...}, ...}`` for one optimizer per sub-module."""
+    param_scheduler: list[SchedulerConfig] | dict[str, list[SchedulerConfig]] = Field(default_factory=list)
+    """Schedule(s): one, a list applied together, or ``{optimizer name: [...]}`` with several optimizers."""
     val_evaluator: Evaluator | None = None
     """Metrics on validation predictions."""
     test_evaluator: Evaluator | None = None
@@ -138,10 +138,54 @@ class RunnerConfig(ConfigModel):
     @field_validator("param_scheduler", mode="before")
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
-        """MMEngine takes one scheduler or a list; the validated config always holds a list."""
+        """MMEngine takes one scheduler or a list (or, per optimizer, a dict of those); the validated
+        config always holds lists."""
         if value is None:
             return []
+        if isinstance(value, Mapping) and "type" not in value:
+            return {k: v if isinstance(v, (list, tuple)) else [v] for k, v in value.items()}
         return value if isinstance(value, (list, tuple)) else [value]
+
+    @field_validator("optim_wrapper", mode="before")
+    @classmethod
+    def _constructor(cls, value: Any) -> Any:
+        """MMEngine names the constructor of several optimizers; typedrunner infers it from the shape."""
+        if isinstance(value, Mapping) and "constructor" in value:
+            if value["constructor"] not in ("MultiOptimWrapperConstructor", "DefaultOptimWrapperConstructor"):
+                raise ValueError(
+                    f"constructor {value['constructor']!r} is not supported: give one optim_wrapper, or "
+                    "{name: optim_wrapper} per sub-module (MultiOptimWrapperConstructor's shape)"
+                )
+            return {k: v for k, v in value.items() if k != "constructor"}
+        return value
+
+    @model_validator(mode="after")
+    def _schedules_match_optimizers(self) -> RunnerConfig:
+        named = isinstance(self.param_scheduler, dict)
+        several = isinstance(self.optim_wrapper, dict)
+        if isinstance(self.param_scheduler, dict) and isinstance(self.optim_wrapper, dict):
+            unknown = sorted(set(self.param_scheduler.keys()) - set(self.optim_wrapper.keys()))
+            if unknown:
+                raise ValueError(f"param_scheduler names {unknown}, which are not optimizers in optim_wrapper")
+        if named and not several:
+            raise ValueError(
+                "param_scheduler is given per optimizer ({name: [...]}) but optim_wrapper has one optimizer"
+            )
+        if several and self.param_scheduler and not named:
+            raise ValueError(
+                "optim_wrapper has several optimizers: give param_scheduler per optimizer, {name: [...], ...}"
+            )
+        return self
+
+    def scheduler_groups(self) -> list[tuple[str, str, list[SchedulerConfig]]]:
+        """``(optimizer name, config path, schedules)``: one entry, or one per named optimizer."""
+        if isinstance(self.param_scheduler, dict):
+            return [(name, f"param_scheduler.{name}", list(c)) for name, c in self.param_scheduler.items()]
+        return [("", "param_scheduler", list(self.param_scheduler))]
+
+    def all_schedules(self) -> list[tuple[str, SchedulerConfig]]:
+        """Every schedule with its config path (``param_scheduler[0]``, ``param_scheduler.gen[1]``)."""
+        return [(f"{path}[{i}]", c) for _, path, configs in self.scheduler_groups() for i, c in enumerate(configs)]
 
     @field_validator("work_dir")
     @classmethod
