@@ -198,9 +198,15 @@ class OptimWrapper(ConfigModel):
 
 
 def _pick_wrapper(value: Any) -> str:
-    if isinstance(value, OptimWrapper) or (isinstance(value, Mapping) and ("optimizer" in value or "type" in value)):
-        return "<single>"
-    return "<several>"
+    """Several optimizers only for a non-empty mapping of mappings none of whose keys is a setting."""
+    if (
+        isinstance(value, Mapping)
+        and value
+        and not set(value) & set(OptimWrapper.model_fields)
+        and all(isinstance(v, (Mapping, OptimWrapper)) for v in value.values())
+    ):
+        return "<several>"
+    return "<single>"
 
 
 if TYPE_CHECKING:

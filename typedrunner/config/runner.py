@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
 from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
@@ -22,6 +22,14 @@ from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
 from typedrunner.errors import ConfigError, Problem
 
 __all__ = ["LoadFrom", "RunnerConfig", "import_custom"]
+
+if TYPE_CHECKING:
+    SchedulesField = list[SchedulerConfig] | dict[str, list[SchedulerConfig]]
+else:
+    SchedulesField = Annotated[
+        Annotated[list[SchedulerConfig], Tag("<list>")] | Annotated[dict[str, list[SchedulerConfig]], Tag("<named>")],
+        Discriminator(lambda v: "<named>" if isinstance(v, Mapping) else "<list>"),
+    ]
 
 
 class LoadFrom(ConfigModel):
@@ -88,7 +96,7 @@ class RunnerConfig(ConfigModel):
     """The test loop."""
     optim_wrapper: OptimWrapperField | None = None
     """Optimizer and step settings (needed to train); ``{name: {...}, ...}`` for one optimizer per sub-module."""
-    param_scheduler: list[SchedulerConfig] | dict[str, list[SchedulerConfig]] = Field(default_factory=list)
+    param_scheduler: SchedulesField = Field(default_factory=list)
     """Schedule(s): one, a list applied together, or ``{optimizer name: [...]}`` with several optimizers."""
     val_evaluator: Evaluator | None = None
     """Metrics on validation predictions."""
