@@ -427,7 +427,9 @@ class Runner:
                 ]
             )
         try:
-            checkpoint = load_checkpoint(path, map_location=self.device)
+            # on the CPU: load_state_dict moves weights and optimizer state to their parameters' device,
+            # and the RNG states must stay CPU tensors
+            checkpoint = load_checkpoint(path, map_location="cpu")
         except CheckpointError as e:
             raise ConfigError([Problem("resume", str(e))]) from e
         problems = resume_problems(self, checkpoint, path)
