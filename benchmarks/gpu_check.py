@@ -118,6 +118,38 @@ def probe(work: Path) -> str:
     raise AssertionError("the float64 batch was not reported")
 
 
+@check("resume_on_gpu")
+def resume_on_gpu(work: Path) -> str:
+    from typedrunner.hooks import Hook
+
+    class Interrupt(Exception):
+        pass
+
+    class StopAfter(Hook):
+        priority = "LOWEST"
+
+        def after_train_epoch(self, runner: Runner) -> None:
+            if runner.epoch + 1 == 2:
+                raise Interrupt
+
+    straight = Runner(toy_config(work / "straight", max_epochs=4))
+    straight.train()
+    cut = Runner(toy_config(work / "cut", max_epochs=4))
+    cut.register_hook(StopAfter())
+    try:
+        cut.train()
+    except Interrupt:
+        pass
+    resumed = Runner(toy_config(work / "cut", max_epochs=4, resume=True))
+    resumed.train()
+    pairs = list(zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True))
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in pairs)
+    exact = all(torch.equal(a, b) for a, b in pairs)
+    return (
+        f"resumed at epoch 2 of 4; final weights {'bit-identical' if exact else 'equal within 1e-6'} to a straight run"
+    )
+
+
 @check("empty_cache_hook")
 def empty_cache(work: Path) -> str:
     runner = Runner(toy_config(work, max_epochs=1, custom_hooks=[{"type": "EmptyCacheHook"}]))
@@ -134,7 +166,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     _ = MyDataset, TrainLoop  # the seed's classes are importable on the device too
     with tempfile.TemporaryDirectory() as tmp:
-        for run in (seed_on_gpu, amp_fp16, amp_bf16, probe, empty_cache):
+        for run in (seed_on_gpu, amp_fp16, amp_bf16, resume_on_gpu, probe, empty_cache):
             run(Path(tmp))
     for name, ok, detail in RESULTS:
         print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")
