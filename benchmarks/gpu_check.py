@@ -25,6 +25,8 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import contextlib
+
 import torch
 
 from examples.seed_mlp import MyDataset
@@ -136,10 +138,8 @@ def resume_on_gpu(work: Path) -> str:
     straight.train()
     cut = Runner(toy_config(work / "cut", max_epochs=4))
     cut.register_hook(StopAfter())
-    try:
+    with contextlib.suppress(Interrupt):
         cut.train()
-    except Interrupt:
-        pass
     resumed = Runner(toy_config(work / "cut", max_epochs=4, resume=True))
     resumed.train()
     pairs = list(zip(straight.model.state_dict().values(), resumed.model.state_dict().values(), strict=True))
