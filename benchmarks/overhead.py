@@ -262,6 +262,7 @@ def startup_times(runs: int) -> tuple[list[float], list[float]]:
                 "+experiment=mlp",
                 "train_cfg.max_epochs=1",
                 "train_cfg.val_begin=1",  # the config rejects val_begin > max_epochs
+                "~param_scheduler",  # and milestones [4, 8] that would never fire in 1 epoch
                 "train_dataloader.num_workers=0",
                 "val_dataloader.num_workers=0",
                 f"hydra.run.dir={run_dir}",
