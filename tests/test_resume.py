@@ -763,8 +763,9 @@ def test_best_score_survives_a_resume(tmp_path: Path) -> None:
     resumed.register_hook(EpochToMetric())
     resumed.register_hook(watcher)
     resumed.train()
-    assert [m["accuracy"] for m in watcher.metrics] == [70.0, 60.0]  # epochs 3 and 4 (2 is never validated)
-    assert watcher.seen == [(1, {"accuracy": 80.0}), (1, {"accuracy": 80.0})]  # 70 and 60 are not better
+    # The resumed run first runs epoch 2's validation, which the crash prevented, then epochs 3 and 4.
+    assert [m["accuracy"] for m in watcher.metrics] == [99.0, 70.0, 60.0]
+    assert watcher.seen == [(2, {"accuracy": 99.0})] * 3  # 99 is the new best; 70 and 60 are not better
 
 
 def test_best_score_of_the_last_validation_survives_a_resume(tmp_path: Path) -> None:

@@ -125,7 +125,7 @@ def build_optim_wrapper(
         for group in optimizer.param_groups:
             group["lr"] = group["lr"] * lr_scale
     if cfg.type == "OptimWrapper":
-        return OptimWrapper(optimizer, cfg.clip_grad, cfg.accumulative_counts)
+        return OptimWrapper(optimizer, cfg.clip_grad, cfg.accumulative_counts, cfg.nonfinite == "skip")
     dtype_name = cfg.dtype or ("float16" if device.type == "cuda" else "bfloat16")
     if dtype_name == "float16" and device.type != "cuda":
         raise ConfigError(
@@ -137,7 +137,13 @@ def build_optim_wrapper(
             ]
         )
     return AmpOptimWrapper(
-        optimizer, device, getattr(torch, dtype_name), cfg.loss_scale, cfg.clip_grad, cfg.accumulative_counts
+        optimizer,
+        device,
+        getattr(torch, dtype_name),
+        cfg.loss_scale,
+        cfg.clip_grad,
+        cfg.accumulative_counts,
+        cfg.nonfinite == "skip",
     )
 
 

@@ -32,9 +32,23 @@ def _atomic_write(path: Path, write: Any) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        _fsync_directory(path.parent)  # the rename itself survives a power cut
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; the file itself is on disk
+    finally:
+        os.close(fd)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:

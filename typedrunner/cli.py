@@ -2,7 +2,8 @@
 
 ``python -m typedrunner +experiment=mlp [key=value ...] [check=true]`` composes ``./conf`` (or
 ``$TYPEDRUNNER_CONF``), validates the result into a ``RunnerConfig`` at one boundary, and trains.
-Exit codes: 0 success; 2 invalid configuration (nothing trained); 1 a failure during training.
+Exit codes: 0 success; 1 a failure during training; 2 invalid configuration or contract mismatch
+(nothing trained); 3 stopped by SIGTERM / SIGINT after saving a resumable checkpoint.
 """
 
 from __future__ import annotations
@@ -15,10 +16,16 @@ from pathlib import Path
 from typing import Any
 
 from typedrunner.errors import ConfigError, TypedRunnerError
+from typedrunner.safety import TrainingStopped
 
 __all__ = ["main"]
 
+EXIT_FAILED = 1
+"""A failure during training (a non-finite loss, a dataset error, a checkpoint that cannot be written)."""
 EXIT_INVALID = 2
+"""An invalid configuration or a contract mismatch: nothing trained."""
+EXIT_STOPPED = 3
+"""Stopped by SIGTERM or SIGINT after writing a resumable checkpoint."""
 
 
 def _conf_dir() -> Path:
@@ -44,14 +51,25 @@ def _task(cfg: Any) -> float | None:
             raise type(e)(annotate_sources(e.problems, hydra_cfg, _conf_dir()), title=e.title) from e
     except TypedRunnerError as e:
         _report(e, output_dir)
-        # Nothing ran that needs cleaning up: skip the interpreter's slow teardown (torch's is ~1 s).
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os._exit(EXIT_INVALID)
+        _leave(EXIT_INVALID)
     if options.check:
         return None
-    runner.train(check=False)
+    try:
+        runner.train(check=False)
+    except TrainingStopped as e:
+        _report(e, output_dir)
+        _leave(EXIT_STOPPED)
+    except TypedRunnerError as e:  # a failure during training: the message, not a traceback
+        _report(e, output_dir)
+        _leave(EXIT_FAILED)
     return next(iter(runner.last_metrics.values()), None)
+
+
+def _leave(code: int) -> None:
+    # Nothing ran that needs cleaning up: skip the interpreter's slow teardown (torch's is ~1 s).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _check_report(runner: Any, findings: list[Any]) -> str:

@@ -244,8 +244,19 @@ def built_problems(cfg: RunnerConfig, iters_per_epoch: int, metric_names: Mappin
         return problems
     max_iters = loop.length * iters_per_epoch
     for where, config in cfg.all_schedules():
+        if _by_epoch(config):
+            continue
+        begin = S.window_of(config).begin
+        if begin >= max_iters:
+            problems.append(
+                _problem(
+                    f"{where}.begin",
+                    f"{begin} iterations: the schedule would start after training ends ({max_iters} iterations)",
+                )
+            )
+            continue
         points = _epoch_points(config)
-        if _by_epoch(config) or points is None:
+        if points is None:
             continue
         name, steps = points
         if all(s >= max_iters for s in steps):

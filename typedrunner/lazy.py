@@ -173,6 +173,8 @@ class Component:
     exclude: tuple[str, ...] = ()
     meta: tuple[tuple[str, Any, Any], ...] = ()
     instance_of: str | tuple[str, ...] | None = None
+    check: Callable[[Lazy[Any]], None] | None = None
+    """Run on the validated ``Lazy``; a ``ValueError`` it raises is reported at the component's path."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
@@ -230,7 +232,10 @@ class Component:
         values.update(validated.model_extra or {})
         meta_names = {m[0] for m in self.meta}
         meta = {m[0]: values.pop(m[0], m[2]) for m in self.meta}
-        return Lazy(target, {k: v for k, v in values.items() if k not in meta_names}, meta)
+        result: Lazy[Any] = Lazy(target, {k: v for k, v in values.items() if k not in meta_names}, meta)
+        if self.check is not None:
+            self.check(result)
+        return result
 
     def serialize(self, value: Any, info: core_schema.SerializationInfo) -> Any:
         if isinstance(value, Lazy):

@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from typedrunner.data import start_pass
 from typedrunner.evaluator import Evaluator
 from typedrunner.model import BaseModel, parse_losses, run_forward
+from typedrunner.safety import TrainingStopped, guarded
 
 if TYPE_CHECKING:
     from typedrunner.optim import AnyOptimWrapper
@@ -88,18 +89,37 @@ class EpochBasedTrainLoop:
         """The validation interval once ``done`` epochs are finished (``dynamic_intervals``)."""
         return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
 
+    def _val_due(self, done: int) -> bool:
+        return (
+            self.runner.val_loop is not None
+            and done >= self.val_begin
+            and (done % self.interval_at(done) == 0 or done == self.max_epochs)
+        )
+
     def run(self) -> None:
         runner = self.runner
         runner.hooks.call("before_train", runner)
+        # Resumed from an end-of-epoch checkpoint written before that epoch's validation: run it now,
+        # so hooks that learn from metrics (early stopping, plateau schedules, best checkpoints) see it.
+        if (
+            runner.inner_iter == 0
+            and runner.epoch > 0
+            and runner.last_val_iter != runner.iter
+            and self._val_due(runner.epoch)
+        ):
+            self._validate()
         while runner.epoch < self.max_epochs and not runner.stop_training:
             self.run_epoch()
-            if (
-                runner.val_loop is not None
-                and runner.epoch >= self.val_begin
-                and (runner.epoch % self.interval_at(runner.epoch) == 0 or runner.epoch == self.max_epochs)
-            ):
-                runner.val_loop.run()
+            if self._val_due(runner.epoch):
+                self._validate()
+            if runner.stop_signal is not None:
+                raise TrainingStopped(runner.stop_signal)
         runner.hooks.call("after_train", runner)
+
+    def _validate(self) -> None:
+        assert self.runner.val_loop is not None  # checked by _val_due
+        self.runner.val_loop.run()
+        self.runner.last_val_iter = self.runner.iter
 
     def run_epoch(self) -> None:
         # 1. epoch start (a resumed run may start mid-epoch)  2. per batch: hooks, step, hooks  3. epoch end
@@ -109,12 +129,16 @@ class EpochBasedTrainLoop:
         hooks.call("before_train_epoch", runner)
         runner.model.train()
         train_step = runner.train_step
-        for batch_idx, data_batch in enumerate(self.dataloader, start):
+        guard = runner.nonfinite_guard
+        for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start), start):
             hooks.before_train_iter(runner, batch_idx, data_batch)
             outputs = train_step(data_batch, optim_wrapper)
             runner.inner_iter = batch_idx + 1
             hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
+            guard.update(runner, outputs)
             runner.iter += 1
+            if runner.stop_signal is not None:
+                raise TrainingStopped(runner.stop_signal)
         hooks.call("after_train_epoch", runner)
         runner.epoch += 1
         runner.inner_iter = 0
@@ -144,6 +168,19 @@ class IterBasedTrainLoop:
         self.val_interval = val_interval
         self.dynamic_intervals = sorted(dynamic_intervals)
 
+    def _val_due(self, done: int) -> bool:
+        return (
+            self.runner.val_loop is not None
+            and done >= self.val_begin
+            and (done % self.interval_at(done) == 0 or done == self.max_iters)
+        )
+
+    def _validate(self) -> None:
+        assert self.runner.val_loop is not None  # checked by _val_due
+        self.runner.val_loop.run()
+        self.runner.last_val_iter = self.runner.iter
+        self.runner.model.train()
+
     def interval_at(self, done: int) -> int:
         """The validation interval once ``done`` iterations are finished (``dynamic_intervals``)."""
         return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
@@ -153,7 +190,7 @@ class IterBasedTrainLoop:
         runner = self.runner
         while True:
             start_pass(self.dataloader, runner.seed, runner.epoch, skip_batches=runner.inner_iter)
-            yield from self.dataloader
+            yield from guarded(self.dataloader, "train_dataloader", runner.inner_iter)
             runner.epoch += 1
             runner.inner_iter = 0
 
@@ -163,7 +200,10 @@ class IterBasedTrainLoop:
         hooks.call("before_train_epoch", runner)
         runner.model.train()
         train_step = runner.train_step
+        if runner.iter > 0 and runner.last_val_iter != runner.iter and self._val_due(runner.iter):
+            self._validate()  # resumed from a checkpoint written before this iteration's validation
         batches = self._batches()
+        guard = runner.nonfinite_guard
         while runner.iter < self.max_iters and not runner.stop_training:
             data_batch = next(batches)
             batch_idx = runner.iter
@@ -171,15 +211,12 @@ class IterBasedTrainLoop:
             outputs = train_step(data_batch, optim_wrapper)
             runner.inner_iter += 1
             hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
+            guard.update(runner, outputs)
             runner.iter += 1
-            done = runner.iter
-            if (
-                runner.val_loop is not None
-                and done >= self.val_begin
-                and (done % self.interval_at(done) == 0 or done == self.max_iters)
-            ):
-                runner.val_loop.run()
-                runner.model.train()
+            if runner.stop_signal is not None:
+                raise TrainingStopped(runner.stop_signal)
+            if self._val_due(runner.iter):
+                self._validate()
         hooks.call("after_train_epoch", runner)
         hooks.call("after_train", runner)
 
@@ -209,7 +246,7 @@ class _EvalLoop:
         start_pass(self.dataloader, runner.seed, 0)
         autocast = torch.autocast(runner.device.type, dtype=torch.float16, enabled=self.fp16)
         with torch.no_grad(), autocast:
-            for batch_idx, data_batch in enumerate(self.dataloader):
+            for batch_idx, data_batch in enumerate(guarded(self.dataloader, f"{stage}_dataloader")):
                 before_iter(runner, batch_idx, data_batch)
                 outputs = predict(data_batch)
                 self.evaluator.process(data_samples=outputs, data_batch=data_batch)

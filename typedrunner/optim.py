@@ -22,9 +22,16 @@ class OptimWrapper:
     """
 
     def __init__(
-        self, optimizer: torch.optim.Optimizer, clip_grad: ClipGrad | None = None, accumulative_counts: int = 1
+        self,
+        optimizer: torch.optim.Optimizer,
+        clip_grad: ClipGrad | None = None,
+        accumulative_counts: int = 1,
+        skip_nonfinite: bool = False,
     ) -> None:
         self.optimizer = optimizer
+        self.skip_nonfinite = skip_nonfinite
+        self.skipped = 0
+        """Steps skipped because the loss was not finite (``nonfinite: skip``)."""
         self.clip_grad = clip_grad
         self.accumulative_counts = accumulative_counts
         self._params: list[Tensor] = [p for group in optimizer.param_groups for p in group["params"]]
@@ -45,6 +52,10 @@ class OptimWrapper:
         yield
 
     def update_params(self, loss: Tensor) -> None:
+        if self.skip_nonfinite and not bool(torch.isfinite(loss).all()):
+            self.skipped += 1
+            self.zero_grad()
+            return
         counts = self.accumulative_counts
         if counts == 1:
             self.backward(loss)
@@ -100,8 +111,9 @@ class AmpOptimWrapper(OptimWrapper):
         loss_scale: str | float = "dynamic",
         clip_grad: ClipGrad | None = None,
         accumulative_counts: int = 1,
+        skip_nonfinite: bool = False,
     ) -> None:
-        super().__init__(optimizer, clip_grad, accumulative_counts)
+        super().__init__(optimizer, clip_grad, accumulative_counts, skip_nonfinite)
         self.device_type = device.type
         self.dtype = dtype
         self.scaler: torch.amp.GradScaler | None = None

@@ -17,6 +17,7 @@ import typedrunner
 from typedrunner import build
 from typedrunner.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, write_text_atomic
 from typedrunner.config.env import CompileCfg
+from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import LoadFrom, RunnerConfig
 from typedrunner.contract import built_problems, cross_field_problems
 from typedrunner.errors import ConfigError, ContractError, Problem
@@ -43,6 +44,7 @@ from typedrunner.resume import (
     resume_problems,
     saved_config,
 )
+from typedrunner.safety import GracefulStop, NonFiniteGuard, TrainingStopped, work_dir_problems
 from typedrunner.schedulers import ScheduleSlot, build_slots
 
 __all__ = ["Runner"]
@@ -136,6 +138,13 @@ class Runner:
         self.metric_history: list[dict[str, float]] = []
         self.stop_training = False
         """Set by a hook (early stopping) to end training after the current epoch or iteration."""
+        self.last_val_iter = -1
+        """``iter`` at the last validation during training (a resumed run knows if it is still due)."""
+        self.stop_signal: str | None = None
+        """Set by SIGTERM / SIGINT during training: save a checkpoint after this iteration and stop."""
+        logger_hook, wrapper_cfg = cfg.default_hooks.logger, cfg.optim_wrapper
+        skips = isinstance(wrapper_cfg, OptimWrapperConfig) and wrapper_cfg.nonfinite == "skip"
+        self.nonfinite_guard = NonFiniteGuard(logger_hook.interval if logger_hook is not None else 10, not skips)
         self.val_loop = (
             ValLoop(self, val_dl, build.build_evaluator(cfg.val_evaluator, "val_evaluator"), self._fp16("val_cfg"))
             if val_dl is not None and cfg.val_evaluator is not None
@@ -175,9 +184,12 @@ class Runner:
         if self.optim_wrapper is not None and self.train_loop is not None:
             self.optim_wrapper.max_calls = self.train_loop.max_iters
             loop, wrappers = self.train_loop, self.optim_wrapper
-            for name, _, configs in cfg.scheduler_groups():
+            for name, path, configs in cfg.scheduler_groups():
                 wrapper = wrappers[name] if isinstance(wrappers, OptimWrapperDict) else wrappers
-                self.schedulers += build_slots(configs, wrapper.optimizer, loop.max_epochs, loop.max_iters)
+                try:
+                    self.schedulers += build_slots(configs, wrapper.optimizer, loop.max_epochs, loop.max_iters)
+                except ValueError as e:
+                    raise ConfigError([Problem(path, str(e))]) from e
 
         # 7. Hooks, last: they may look at everything above.
         hooks = build.build_default_hooks(cfg.default_hooks, cfg.log_processor)
@@ -231,8 +243,10 @@ class Runner:
                     )
         self.metric_names = result.metric_names
         self.batch_structure = result.batches
+        writes = self.cfg.train_cfg is not None and self.cfg.default_hooks.checkpoint is not None
         self.findings = [
             *self._config_warnings,
+            *(work_dir_problems(self.work_dir, self.model, self.cfg.optim_wrapper is not None) if writes else []),
             *built_problems(self.cfg, self.iters_per_epoch, self.metric_names),
             *result.problems,
         ]
@@ -269,7 +283,18 @@ class Runner:
             work_dir=str(self.work_dir),
         )
         self.hooks.call("before_run", self)
-        loop.run()
+        with GracefulStop(self):
+            try:
+                loop.run()
+            except TrainingStopped as stop:
+                path = self.save_checkpoint(f"stopped_iter_{self.iter}.pth")
+                self.logger.warning(
+                    f"stopped by {stop.signal_name} after iteration {self.iter}",
+                    checkpoint=str(path),
+                    resume_with=f"resume=true work_dir={self.work_dir}",
+                )
+                raise TrainingStopped(stop.signal_name, path) from None
+        self.nonfinite_guard.check(self)
         self.hooks.call("after_run", self)
         self._write_summary(time.perf_counter() - started)
 
@@ -348,6 +373,7 @@ class Runner:
                 "epoch": epoch,
                 "iter": iteration,
                 "inner_iter": inner,
+                "last_val_iter": self.last_val_iter,
                 "seed": self.seed,
                 "typedrunner_version": typedrunner.__version__,
                 "torch_version": str(torch.__version__),
@@ -448,6 +474,7 @@ class Runner:
         )
         meta = checkpoint.get("meta", {})
         self.epoch, self.iter, self.inner_iter = int(meta["epoch"]), int(meta["iter"]), int(meta["inner_iter"])
+        self.last_val_iter = int(meta.get("last_val_iter", -1))
         if self.optim_wrapper is not None:
             self.optim_wrapper.calls = self.iter
         states = checkpoint.get("hooks", {})

@@ -189,6 +189,9 @@ class OptimWrapper(ConfigModel):
     """AmpOptimWrapper: the autocast dtype (None: float16 on CUDA, bfloat16 on CPU)."""
     loss_scale: Literal["dynamic"] | Annotated[float, Field(gt=0)] = "dynamic"
     """AmpOptimWrapper with float16: GradScaler's dynamic scaling, or a fixed scale."""
+    nonfinite: Literal["raise", "skip"] = "raise"
+    """A NaN/inf loss: stop with the iteration and the loss terms (checked every log interval, no
+    per-iteration sync), or skip that step (reads the loss every iteration)."""
 
     @model_validator(mode="after")
     def _amp_settings(self) -> OptimWrapper:

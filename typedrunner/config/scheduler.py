@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from typedrunner.config._fields import typed_or_component
 from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
@@ -58,6 +58,14 @@ class Window(ConfigModel):
     """Epoch (or iteration) at which it stops applying (None: the end of training)."""
     convert_to_iter_based: bool = False
     """Given in epochs, but stepped every iteration (lengths scaled by the iterations per epoch)."""
+
+    @model_validator(mode="after")
+    def _window(self) -> Window:
+        if self.end is not None and self.end <= self.begin:
+            raise ValueError(f"end={self.end} must be after begin={self.begin}")
+        if self.convert_to_iter_based and not self.by_epoch:
+            raise ValueError("convert_to_iter_based applies to a schedule given in epochs (by_epoch: true)")
+        return self
 
 
 # Arguments that count steps: scaled by the iterations per epoch when converting to iterations.
@@ -250,7 +258,7 @@ class OneCycleLR(_Scheduler):
     max_lr: float = Field(gt=0)
     """Peak learning rate."""
     total_steps: int | None = Field(None, ge=2)
-    """Steps of the cycle (None: the window's length, ``end - begin``)."""
+    """States of the cycle (None: ``end - begin + 1``, so the window ends at the cycle's last state)."""
     pct_start: float = Field(0.3, gt=0, lt=1)
     """Fraction of the cycle spent increasing the lr."""
     anneal_strategy: Literal["cos", "linear"] = "cos"
@@ -268,7 +276,8 @@ class OneCycleLR(_Scheduler):
         from torch.optim import lr_scheduler
 
         kwargs = self._kwargs()
-        kwargs["total_steps"] = self._length(self.total_steps, length, "total_steps")
+        # stepped end - begin times inside its window, the cycle has one more state than steps
+        kwargs["total_steps"] = self.total_steps or self._length(None, length, "total_steps") + 1
         return lr_scheduler.OneCycleLR(optimizer, **kwargs)
 
 
@@ -383,8 +392,18 @@ _TYPED: dict[str, type[ConfigModel]] = {
         PolyMomentum,
     )
 }
+
+
+def _check_window(config: Lazy[Any]) -> None:
+    try:
+        window_of(config)
+    except ValidationError as e:
+        raise ValueError(e.errors()[0]["msg"].removeprefix("Value error, ")) from None
+
+
 _GENERIC = Component(
     PARAM_SCHEDULERS,
+    check=_check_window,
     exclude=("optimizer", "last_epoch", "verbose"),
     meta=(
         ("by_epoch", bool, True),
