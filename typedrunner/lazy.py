@@ -173,6 +173,8 @@ class Component:
     exclude: tuple[str, ...] = ()
     meta: tuple[tuple[str, Any, Any], ...] = ()
     instance_of: str | tuple[str, ...] | None = None
+    subclass_of: str | tuple[str, ...] | None = None
+    """A class ``type`` must subclass one of these (dotted paths): checked before anything is built."""
     check: Callable[[Lazy[Any]], None] | None = None
     """Run on the validated ``Lazy``; a ``ValueError`` it raises is reported at the component's path."""
 
@@ -208,6 +210,11 @@ class Component:
                 target = self.registry.resolve(value["type"])
             except LookupError as e:
                 raise _error(("type",), "unknown_type", str(e), value["type"]) from None
+            bases = (self.subclass_of,) if isinstance(self.subclass_of, str) else tuple(self.subclass_of or ())
+            if bases and inspect.isclass(target) and not any(_is_subclass(target, base) for base in bases):
+                names = " or ".join(b.rpartition(".")[2] for b in bases)
+                message = f"{target.__module__}.{target.__qualname__} is not a {names} subclass"
+                raise _error(("type",), "unknown_type", message, value["type"])
             return self._check_arguments(target, {k: v for k, v in value.items() if k != "type"})
         kinds = (self.instance_of,) if isinstance(self.instance_of, str) else tuple(self.instance_of or ())
         if any(_is_instance(value, kind) for kind in kinds):
@@ -253,6 +260,14 @@ def _is_instance(value: Any, dotted: str) -> bool:
     if root not in sys.modules:  # the class's package was never imported: value cannot be one
         return False
     return isinstance(value, import_object(dotted))
+
+
+def _is_subclass(cls: type[Any], dotted: str) -> bool:
+    import sys
+
+    if dotted.partition(".")[0] not in sys.modules:  # the base's package was never imported
+        return False
+    return issubclass(cls, import_object(dotted))
 
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:

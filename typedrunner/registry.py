@@ -70,8 +70,12 @@ class Registry:
         fallback_module: str | None = None,
         fallback_base: str | None = None,
         variable: str | None = None,
+        classes_only: bool = True,
     ) -> None:
         self.name = name
+        self.classes_only = classes_only
+        """A dotted-path ``type`` here must be a class: config data never names a function to call
+        (collate functions excepted); Python configs may pass any callable."""
         self.variable = variable or f"{name.upper()}S"
         """The module-level name users import (``MODELS``), for messages."""
         self._entries: dict[str, Any] = {}
@@ -160,13 +164,13 @@ class Registry:
         """
         if not isinstance(type_, str):
             if callable(type_):
-                return type_
+                return type_  # given in Python: the config's author wrote code anyway
             raise LookupError(f"type must be a name, a dotted path or a class, not {type(type_).__name__}")
         found = self.get(type_)
         if found is not None:
             return found
         if "." in type_:
-            return import_object(type_)
+            return self._kind_checked(import_object(type_), type_)
         hint = did_you_mean(type_, self.names())
         known = ", ".join(self.names()[:12])
         if not hint:
@@ -176,6 +180,14 @@ class Registry:
                 + (", ..." if len(self.names()) > 12 else "")
             )
         raise LookupError(f"unknown {self.name} type {type_!r}{hint}")
+
+    def _kind_checked(self, obj: Any, given: str) -> Any:
+        if self.classes_only and not inspect.isclass(obj) and not isinstance(getattr(obj, "__wrapped__", None), type):
+            raise LookupError(
+                f"{given} is a {type(obj).__name__}, not a class: a {self.name} type must be a class "
+                "(a config names what to build, never a function to call)"
+            )
+        return obj
 
     def _fits_fallback(self, obj: Any) -> bool:
         if self._fallback_base is None:
@@ -232,6 +244,7 @@ DATA_SAMPLERS = Registry(
 )
 FUNCTIONS = Registry(
     "function",
+    classes_only=False,
     builtins={
         "default_collate": "torch.utils.data.default_collate",
         "pseudo_collate": "typedrunner.data.pseudo_collate",

@@ -18,7 +18,9 @@ from typedrunner.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS
 
 __all__ = ["DataLoader", "DataLoaderField", "DefaultSampler", "SamplerConfig"]
 
-DatasetField = Annotated[Any, Component(DATASETS, instance_of="torch.utils.data.Dataset")]
+DatasetField = Annotated[
+    Any, Component(DATASETS, instance_of="torch.utils.data.Dataset", subclass_of="torch.utils.data.Dataset")
+]
 """``{type: MyDataset, ...}``, ``lazy(MyDataset, ...)`` or a built ``Dataset``."""
 
 
@@ -40,7 +42,12 @@ if TYPE_CHECKING:
 else:
     SamplerConfig = typed_or_component(
         {"DefaultSampler": DefaultSampler},
-        Component(DATA_SAMPLERS, exclude=("dataset", "data_source"), instance_of="torch.utils.data.Sampler"),
+        Component(
+            DATA_SAMPLERS,
+            exclude=("dataset", "data_source"),
+            instance_of="torch.utils.data.Sampler",
+            subclass_of="torch.utils.data.Sampler",
+        ),
     )
 
 _DEFAULT_COLLATE: Any = {"type": "default_collate"}

@@ -13,9 +13,8 @@ from typedrunner.registry import METRICS
 
 __all__ = ["Evaluator", "MetricField"]
 
-MetricField = Annotated[
-    Any, Component(METRICS, instance_of=("typedrunner.evaluator.BaseMetric", "torchmetrics.Metric"))
-]
+_METRIC_BASES = ("typedrunner.evaluator.BaseMetric", "torchmetrics.Metric")
+MetricField = Annotated[Any, Component(METRICS, instance_of=_METRIC_BASES, subclass_of=_METRIC_BASES)]
 """``{type: Accuracy, ...}``, ``lazy(Accuracy, ...)``, a built metric, or a torchmetrics ``Metric``."""
 
 

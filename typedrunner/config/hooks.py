@@ -126,6 +126,12 @@ class DefaultHooks(ConfigModel):
 
 
 HookField = Annotated[
-    Any, Component(HOOKS, meta=(("priority", Priority, "NORMAL"),), instance_of="typedrunner.hooks.Hook")
+    Any,
+    Component(
+        HOOKS,
+        meta=(("priority", Priority, "NORMAL"),),
+        instance_of="typedrunner.hooks.Hook",
+        subclass_of="typedrunner.hooks.Hook",
+    ),
 ]
 """A user hook: ``{type: MyHook, priority: NORMAL, ...}``, ``lazy(MyHook, ...)`` or a built hook."""

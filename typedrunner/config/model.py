@@ -9,8 +9,8 @@ from typedrunner.registry import MODELS
 
 __all__ = ["DataPreprocessorField", "ModelField"]
 
-ModelField = Annotated[Any, Component(MODELS, instance_of="torch.nn.Module")]
+ModelField = Annotated[Any, Component(MODELS, instance_of="torch.nn.Module", subclass_of="torch.nn.Module")]
 """``{type: MyModel, ...}``, ``lazy(MyModel, ...)`` or a built ``nn.Module``."""
 
-DataPreprocessorField = Annotated[Any, Component(MODELS, instance_of="torch.nn.Module")]
+DataPreprocessorField = Annotated[Any, Component(MODELS, instance_of="torch.nn.Module", subclass_of="torch.nn.Module")]
 """A module applied to each batch before the model (default: move the batch to the model's device)."""

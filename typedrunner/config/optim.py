@@ -113,7 +113,7 @@ class SGD(_Optimizer):
 
 
 _TYPED: dict[str, type[ConfigModel]] = {"Adam": Adam, "AdamW": AdamW, "SGD": SGD}
-_GENERIC = Component(OPTIMIZERS, exclude=("params",))
+_GENERIC = Component(OPTIMIZERS, exclude=("params",), subclass_of="torch.optim.Optimizer")
 
 if TYPE_CHECKING:
     OptimizerConfig = Adam | AdamW | SGD | Lazy[Any]

@@ -404,6 +404,7 @@ def _check_window(config: Lazy[Any]) -> None:
 _GENERIC = Component(
     PARAM_SCHEDULERS,
     check=_check_window,
+    subclass_of=("torch.optim.lr_scheduler.LRScheduler", "torch.optim.lr_scheduler.ReduceLROnPlateau"),
     exclude=("optimizer", "last_epoch", "verbose"),
     meta=(
         ("by_epoch", bool, True),
