@@ -33,6 +33,7 @@ from typedrunner.config import (
     RunnerConfig,
     TrainLoop,
 )
+from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.errors import ConfigError
 from typedrunner.lazy import Lazy
 
@@ -164,7 +165,7 @@ def test_experiment_composes_and_validates(experiment: str, work_dir: str) -> No
 
 def test_optim_wrapper_sgd_option(work_dir: str) -> None:
     config = validate([f"+experiment={BASE_EXPERIMENT}", "optim_wrapper=sgd"], work_dir)
-    assert config.optim_wrapper is not None
+    assert isinstance(config.optim_wrapper, OptimWrapperConfig)
     assert config.optim_wrapper.optimizer == SGD(lr=0.01, momentum=0.9)
 
 
@@ -189,7 +190,7 @@ def test_experiment_mlp_holds_the_seed_numbers(work_dir: str) -> None:
     assert config.custom_imports == ["examples.seed_mlp"]
     assert config.train_cfg == TrainLoop(by_epoch=True, max_epochs=10, val_begin=2, val_interval=1)
 
-    assert config.optim_wrapper is not None
+    assert isinstance(config.optim_wrapper, OptimWrapperConfig)
     assert config.optim_wrapper.optimizer == Adam(lr=1e-3)
     assert config.param_scheduler == [MultiStepLR(by_epoch=True, milestones=[4, 8], gamma=0.1)]
 

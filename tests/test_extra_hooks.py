@@ -25,11 +25,19 @@ from typedrunner.config import (
     MpCfg,
     TrainLoop,
 )
-from typedrunner.evaluator import BaseMetric
 from typedrunner.extra_hooks import EarlyStoppingHook, EMAHook, EmptyCacheHook, ProfilerHook, SyncBuffersHook
 from typedrunner.hooks import Hook
 from typedrunner.runner import Runner
-from typedrunner.testing import ToyDataset, ToyMetric, ToyModel, toy_config
+from typedrunner.testing import (
+    EpochToMetric,
+    Interrupt,
+    Interrupted,
+    ScriptedMetric,
+    ToyDataset,
+    ToyMetric,
+    ToyModel,
+    toy_config,
+)
 
 ITERS = 4  # toy_config: 64 training samples, batch 16
 
@@ -39,25 +47,6 @@ Weights = dict[str, Tensor]
 # ----------------------------------------------------------------------------------------------
 # Helpers
 # ----------------------------------------------------------------------------------------------
-class Interrupted(Exception):
-    """Stands for a crash in the middle of training."""
-
-
-class InterruptAt(Hook):
-    """Raises once ``at`` iterations are done (priority LOWEST: that point's checkpoint is written)."""
-
-    priority = "LOWEST"
-
-    def __init__(self, at: int | None) -> None:
-        self.at = at
-
-    def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
-    ) -> None:
-        if self.at is not None and runner.iter + 1 == self.at:
-            raise Interrupted(f"after iteration {self.at}")
-
-
 class Trajectory(Hook):
     """The model's parameters after every iteration (priority LOWEST: after every other hook), and
     after every validation (once the hooks that swap weights for validation have swapped them back)."""
@@ -90,35 +79,6 @@ class WeightsMetric(ToyMetric):
         assert self.model is not None
         self.seen.append(_params(self.model))
         super().process(data_batch, data_samples)
-
-
-class ScriptedMetric(BaseMetric):
-    """``{key: values[epoch - 1]}`` after epoch ``epoch``: a validation score the test chooses."""
-
-    def __init__(self, key: str = "accuracy", values: Sequence[float] = ()) -> None:
-        super().__init__()
-        self.key = key
-        self.values = list(values)
-        self.epoch = 0
-        """Set by ``EpochToMetric`` before each validation (0 in the contract probe)."""
-
-    def process(self, data_batch: Any, data_samples: Any) -> None:
-        self.results.append(1)
-
-    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
-        return {self.key: self.values[max(self.epoch - 1, 0)]}
-
-
-class EpochToMetric(Hook):
-    """Tells the ScriptedMetric which epoch is being validated."""
-
-    priority = "HIGHEST"
-
-    def before_val_epoch(self, runner: Runner) -> None:
-        assert runner.val_loop is not None
-        for metric in runner.val_loop.evaluator.metrics:
-            if isinstance(metric, ScriptedMetric):
-                metric.epoch = runner.epoch
 
 
 class ValidatedAt(Hook):
@@ -237,7 +197,7 @@ def test_ema_state_is_checkpointed_and_an_interrupted_run_resumes_it(tmp_path: P
     def ema_run(work_dir: Path, at: int | None, resume: bool) -> tuple[Runner, EMAHook, Trajectory]:
         ema, trajectory = EMAHook(momentum=0.3), Trajectory()
         runner = Runner(
-            toy_config(work_dir, max_epochs=3, custom_hooks=[ema, trajectory, InterruptAt(at)], resume=resume)
+            toy_config(work_dir, max_epochs=3, custom_hooks=[ema, trajectory, Interrupt(iters=at)], resume=resume)
         )
         try:
             runner.train()
@@ -364,7 +324,7 @@ def _stopping_resume_run(
             work_dir,
             max_epochs=len(STOPPING_SCRIPT),
             val_evaluator=Evaluator(metrics=[ScriptedMetric("accuracy", STOPPING_SCRIPT)]),
-            custom_hooks=[hook, EpochToMetric(), InterruptAt(at)],
+            custom_hooks=[hook, EpochToMetric(), Interrupt(iters=at)],
             default_hooks=DefaultHooks(checkpoint=checkpoint),
             resume=resume,
         )

@@ -25,6 +25,7 @@ from torch.utils.data import DataLoader, Dataset, default_collate
 from typedrunner import DATASETS, METRICS, MODELS, BaseMetric, BaseModel, Config, ConfigError, Runner
 from typedrunner.checkpoint import load_checkpoint
 from typedrunner.config import TypedRunnerWarning
+from typedrunner.optim import OptimWrapper as RuntimeOptimWrapper
 
 # --------------------------------------------------------------------------------------------
 # The tutorial's parts (model, dataset, metric), registered with MMEngine's decorators
@@ -170,7 +171,7 @@ def test_tutorial_runner_trains_and_writes_epoch_checkpoints(tmp_path: Path) -> 
     assert set(metrics) == {"accuracy"}
     assert isinstance(metrics["accuracy"], float)
     # The MultiStepLR milestone after epoch 1 took effect.
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
     assert runner.optim_wrapper.optimizer.param_groups[0]["lr"] == pytest.approx(0.001 * 0.1)
 
 

@@ -127,7 +127,7 @@ def _weights(model: nn.Module) -> dict[str, Tensor]:
 
 
 def _optim(runner: Runner) -> BuiltOptimWrapper:
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, BuiltOptimWrapper)
     return runner.optim_wrapper
 
 
@@ -318,7 +318,8 @@ def test_amp_settings_without_amp_optim_wrapper_are_a_config_error(tmp_path: Pat
     assert [p.path for p in info.value.problems] == ["optim_wrapper"]
     assert "AmpOptimWrapper" in info.value.problems[0].message
     amp = RunnerConfig.from_dict({**data, "optim_wrapper": {**wrapper, "type": "AmpOptimWrapper"}})
-    assert amp.optim_wrapper is not None and amp.optim_wrapper.type == "AmpOptimWrapper"
+    assert not isinstance(amp.optim_wrapper, dict) and amp.optim_wrapper is not None
+    assert amp.optim_wrapper.type == "AmpOptimWrapper"
 
 
 def test_val_fp16_on_cpu_is_a_config_error(tmp_path: Path, cpu_only: None) -> None:

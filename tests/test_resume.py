@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,12 +32,20 @@ from typedrunner.config import (
     RunnerConfig,
     TrainLoop,
 )
-from typedrunner.evaluator import BaseMetric
 from typedrunner.hooks import Hook
 from typedrunner.model import BaseModel
 from typedrunner.optim import OptimWrapper as BuiltOptimWrapper
 from typedrunner.runner import Runner
-from typedrunner.testing import RecordingHook, ToyDataset, ToyModel, toy_config
+from typedrunner.testing import (
+    EpochToMetric,
+    Interrupt,
+    Interrupted,
+    RecordingHook,
+    ScriptedMetric,
+    ToyDataset,
+    ToyModel,
+    toy_config,
+)
 
 ITERS_PER_EPOCH = 4  # toy_config: 64 training samples, batch 16
 
@@ -45,31 +53,6 @@ ITERS_PER_EPOCH = 4  # toy_config: 64 training samples, batch 16
 # ----------------------------------------------------------------------------------------------
 # Helpers: an interruption, recorders, a dropout model, a dataset that counts its reads
 # ----------------------------------------------------------------------------------------------
-class Interrupted(Exception):
-    """Stands for a crash (a killed job, an OOM) in the middle of training."""
-
-
-class Interrupt(Hook):
-    """Raises ``Interrupted`` once ``epochs`` epochs or ``iters`` iterations are done: priority
-    LOWEST, so the CheckpointHook (VERY_LOW) has saved that point already."""
-
-    priority = "LOWEST"
-
-    def __init__(self, *, epochs: int | None = None, iters: int | None = None) -> None:
-        self.epochs = epochs
-        self.iters = iters
-
-    def after_train_epoch(self, runner: Runner) -> None:
-        if self.epochs is not None and runner.epoch + 1 == self.epochs:
-            raise Interrupted(f"after epoch {self.epochs}")
-
-    def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
-    ) -> None:
-        if self.iters is not None and runner.iter + 1 == self.iters:
-            raise Interrupted(f"after iteration {self.iters}")
-
-
 class LossHook(Hook):
     """Every iteration's loss."""
 
@@ -130,35 +113,6 @@ class ForgetProbeReads(Hook):
         _counting(runner).fetched.clear()
 
 
-class ScriptedMetric(BaseMetric):
-    """Returns ``{key: script[epoch - 1]}``: a validation score chosen by the test, per epoch."""
-
-    def __init__(self, key: str = "accuracy", script: Sequence[float] = ()) -> None:
-        super().__init__()
-        self.key = key
-        self.script = list(script)
-        self.epoch = 0
-        """Set by ``EpochToMetric`` before each validation."""
-
-    def process(self, data_batch: Any, data_samples: Any) -> None:
-        self.results.append(1)
-
-    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
-        return {self.key: self.script[self.epoch - 1] if self.epoch >= 1 else 0.0}
-
-
-class EpochToMetric(Hook):
-    """Tells each ScriptedMetric which epoch is being validated."""
-
-    priority = "HIGHEST"
-
-    def before_val_epoch(self, runner: Runner) -> None:
-        assert runner.val_loop is not None
-        for metric in runner.val_loop.evaluator.metrics:
-            if isinstance(metric, ScriptedMetric):
-                metric.epoch = runner.epoch
-
-
 class BestFileHook(Hook):
     """After each validation (once the CheckpointHook has run): the metrics, and the best file's
     epoch and recorded best score, or None while there is none."""
@@ -190,7 +144,7 @@ class RngAtSave(Hook):
 
 
 def _optim(runner: Runner) -> BuiltOptimWrapper:
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, BuiltOptimWrapper)
     return runner.optim_wrapper
 
 
@@ -674,7 +628,7 @@ def test_save_best_rewrites_only_on_improvement(
     cfg = toy_config(
         tmp_path,
         max_epochs=5,
-        val_evaluator=Evaluator(metrics=[lazy(ScriptedMetric, key=key, script=SCRIPT)]),
+        val_evaluator=Evaluator(metrics=[lazy(ScriptedMetric, key=key, values=SCRIPT)]),
         default_hooks=DefaultHooks(checkpoint=CheckpointHook(save_best=save_best, rule=rule)),
     )
     runner = Runner(cfg)
@@ -747,7 +701,7 @@ def _best_run(work_dir: Path, script: list[float], **extra: Any) -> RunnerConfig
     return toy_config(
         work_dir,
         max_epochs=4,
-        val_evaluator=Evaluator(metrics=[lazy(ScriptedMetric, key="accuracy", script=script)]),
+        val_evaluator=Evaluator(metrics=[lazy(ScriptedMetric, key="accuracy", values=script)]),
         default_hooks=DefaultHooks(checkpoint=CheckpointHook(save_best="accuracy")),
         **extra,
     )

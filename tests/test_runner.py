@@ -37,6 +37,7 @@ from typedrunner.config import (
     ValLoop,
 )
 from typedrunner.hooks import Hook
+from typedrunner.optim import OptimWrapper as RuntimeOptimWrapper
 from typedrunner.runner import Runner
 from typedrunner.testing import RecordingHook, ToyDataset, ToyMetric, ToyModel, toy_config
 
@@ -91,7 +92,7 @@ class LrHook(Hook):
         self.per_iter: list[float] = []
 
     def _lr(self, runner: Runner) -> float:
-        assert runner.optim_wrapper is not None
+        assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
         return runner.optim_wrapper.get_lr()[0]
 
     def before_train_epoch(self, runner: Runner) -> None:
@@ -316,7 +317,7 @@ def test_multistep_lr_by_epoch(tmp_path: Path) -> None:
     assert lr.per_epoch == pytest.approx([0.1, 0.1, 0.01, 0.001])
     # constant within an epoch
     assert lr.per_iter == pytest.approx([v for v in lr.per_epoch for _ in range(TOY_ITERS_PER_EPOCH)])
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
     assert runner.optim_wrapper.get_lr()[0] == pytest.approx(0.001)
 
 
@@ -332,7 +333,7 @@ def test_multistep_lr_by_iteration(tmp_path: Path) -> None:
     runner.train()
     assert lr.per_iter == pytest.approx([0.1, 0.1, 0.01, 0.01, 0.01, 0.001, 0.001, 0.001])
     assert lr.per_epoch == pytest.approx([0.1, 0.01])
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
     assert runner.optim_wrapper.get_lr()[0] == pytest.approx(0.001)
 
 
@@ -541,5 +542,5 @@ def test_seed_workload_reaches_the_tutorials_accuracy(tmp_path: Path, repo_root:
     assert len(runner.metric_history) == 9  # val_begin=2, every epoch
     assert runner.last_metrics["accuracy"] >= 93.0
     assert sorted(p.name for p in tmp_path.glob("epoch_*.pth")) == sorted(f"epoch_{i}.pth" for i in range(1, 11))
-    assert runner.optim_wrapper is not None
+    assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
     assert runner.optim_wrapper.get_lr()[0] == pytest.approx(1e-5)  # MultiStepLR [4, 8], gamma 0.1

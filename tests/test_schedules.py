@@ -11,7 +11,7 @@ for ``t`` up to ``end - begin``; its value at ``end`` (the schedule's end point:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,9 @@ from torch import Tensor
 from typedrunner import ConfigError, ContractError, RunnerConfig, lazy
 from typedrunner.config import SGD, Adam, CheckpointHook, DefaultHooks, Evaluator, OptimWrapper, TrainLoop
 from typedrunner.config import scheduler as S
-from typedrunner.evaluator import BaseMetric
 from typedrunner.hooks import Hook
 from typedrunner.runner import Runner
-from typedrunner.testing import ToyModel, toy_config
+from typedrunner.testing import EpochToMetric, Interrupt, Interrupted, ScriptedMetric, ToyModel, toy_config
 
 ITERS = 4  # toy_config: 64 training samples, batch 16
 LR = 0.1
@@ -177,54 +176,6 @@ class Seen(Hook):
             self.beta2.append(float(group["betas"][1]))
         else:
             self.momentum.append(float(group["momentum"]))
-
-
-class ScriptedMetric(BaseMetric):
-    """``{key: values[epoch - 1]}`` after epoch ``epoch``: a validation score the test chooses."""
-
-    def __init__(self, key: str = "accuracy", values: Sequence[float] = ()) -> None:
-        super().__init__()
-        self.key = key
-        self.values = list(values)
-        self.epoch = 0
-        """Set by ``EpochToMetric`` before each validation (0 in the contract probe)."""
-
-    def process(self, data_batch: Any, data_samples: Any) -> None:
-        self.results.append(1)
-
-    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
-        return {self.key: self.values[max(self.epoch - 1, 0)]}
-
-
-class EpochToMetric(Hook):
-    """Tells the ScriptedMetric which epoch is being validated."""
-
-    priority = "HIGHEST"
-
-    def before_val_epoch(self, runner: Runner) -> None:
-        assert runner.val_loop is not None
-        for metric in runner.val_loop.evaluator.metrics:
-            if isinstance(metric, ScriptedMetric):
-                metric.epoch = runner.epoch
-
-
-class Interrupted(Exception):
-    """Stands for a crash in the middle of training."""
-
-
-class InterruptAt(Hook):
-    """Raises once ``at`` iterations are done (priority LOWEST: that iteration's checkpoint is written)."""
-
-    priority = "LOWEST"
-
-    def __init__(self, at: int | None) -> None:
-        self.at = at
-
-    def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
-    ) -> None:
-        if self.at is not None and runner.iter + 1 == self.at:
-            raise Interrupted(f"after iteration {self.at}")
 
 
 def _groups(runner: Runner) -> list[dict[str, Any]]:
@@ -546,7 +497,7 @@ def _plateau_run(work_dir: Path, at: int | None, resume: bool, checkpoint: Check
             param_scheduler=[_plateau_schedule()],
             val_evaluator=Evaluator(metrics=[ScriptedMetric("accuracy", PLATEAU_SCRIPT)]),
             default_hooks=DefaultHooks(checkpoint=checkpoint),
-            custom_hooks=[seen, EpochToMetric(), InterruptAt(at)],
+            custom_hooks=[seen, EpochToMetric(), Interrupt(iters=at)],
             resume=resume,
         )
     )
@@ -746,7 +697,7 @@ def _chained_run(work_dir: Path, at: int | None, resume: bool) -> tuple[Runner, 
             optim_wrapper=OptimWrapper(optimizer=SGD(lr=LR, momentum=MOMENTUM)),
             param_scheduler=[*_warmup_then_cosine(3), S.ExponentialMomentum(by_epoch=False, gamma=0.95)],
             default_hooks=DefaultHooks(checkpoint=CheckpointHook(by_epoch=False, interval=2)),
-            custom_hooks=[seen, InterruptAt(at)],
+            custom_hooks=[seen, Interrupt(iters=at)],
             resume=resume,
         )
     )

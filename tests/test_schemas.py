@@ -48,6 +48,7 @@ from typedrunner.config import (
     ValLoop,
 )
 from typedrunner.config import train as loop_schemas  # its TestLoop would be collected by pytest
+from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.optim import build_optimizer
 from typedrunner.config.scheduler import SchedulerConfig, build_scheduler, window_of
 from typedrunner.errors import ConfigError, Problem
@@ -909,7 +910,7 @@ def test_scheduler_by_epoch_false_is_kept() -> None:
 )
 def test_generic_torch_optimizer_by_name_validates_and_builds(name: str, kwargs: dict[str, Any]) -> None:
     cfg = RunnerConfig.from_dict(with_model(optim_wrapper={"optimizer": {"type": name, **kwargs}}))
-    assert cfg.optim_wrapper is not None
+    assert isinstance(cfg.optim_wrapper, OptimWrapperConfig)
     optimizer_cfg = cfg.optim_wrapper.optimizer
     assert isinstance(optimizer_cfg, Lazy)
     assert optimizer_cfg.target is getattr(torch.optim, name)
@@ -931,7 +932,7 @@ def test_generic_torch_optimizer_arguments_are_checked() -> None:
 
 def test_generic_torch_optimizer_by_dotted_path() -> None:
     cfg = RunnerConfig.from_dict(with_model(optim_wrapper={"optimizer": {"type": "torch.optim.Adagrad", "lr": 0.1}}))
-    assert cfg.optim_wrapper is not None
+    assert isinstance(cfg.optim_wrapper, OptimWrapperConfig)
     assert isinstance(cfg.optim_wrapper.optimizer, Lazy)
     assert cfg.optim_wrapper.optimizer.target is torch.optim.Adagrad
 
@@ -963,7 +964,7 @@ def test_generic_scheduler_arguments_are_checked() -> None:
 def test_optimizer_type_given_as_a_class_equals_the_name() -> None:
     by_class = RunnerConfig.from_dict(with_model(optim_wrapper={"optimizer": {"type": torch.optim.Adam, "lr": 0.1}}))
     by_name = RunnerConfig.from_dict(with_model(optim_wrapper={"optimizer": {"type": "Adam", "lr": 0.1}}))
-    assert by_class.optim_wrapper is not None
+    assert isinstance(by_class.optim_wrapper, OptimWrapperConfig)
     assert by_class.optim_wrapper.optimizer == Adam(lr=0.1)
     assert by_class == by_name
 
