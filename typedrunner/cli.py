@@ -51,21 +51,27 @@ def _task(cfg: Any) -> float | None:
             raise type(e)(annotate_sources(e.problems, hydra_cfg, _conf_dir()), title=e.title) from e
     except TypedRunnerError as e:
         _report(e, output_dir)
-        _leave(EXIT_INVALID)
+        _leave(EXIT_INVALID, e, hydra_cfg)
     if options.check:
         return None
     try:
         runner.train(check=False)
     except TrainingStopped as e:
         _report(e, output_dir)
-        _leave(EXIT_STOPPED)
+        _leave(EXIT_STOPPED, e, hydra_cfg)
     except TypedRunnerError as e:  # a failure during training: the message, not a traceback
         _report(e, output_dir)
-        _leave(EXIT_FAILED)
+        _leave(EXIT_FAILED, e, hydra_cfg)
     return next(iter(runner.last_metrics.values()), None)
 
 
-def _leave(code: int) -> None:
+def _leave(code: int, error: TypedRunnerError, hydra_cfg: Any) -> None:
+    """End a single run with ``code``; in a multirun, fail this job only (Hydra runs the others and
+    the sweep report shows it as a failed row)."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        raise error
     # Nothing ran that needs cleaning up: skip the interpreter's slow teardown (torch's is ~1 s).
     sys.stdout.flush()
     sys.stderr.flush()
@@ -102,5 +108,8 @@ def main() -> None:
         sys.exit(EXIT_INVALID)
     import hydra
 
+    from typedrunner.compose import load_python_configs
+
+    load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
     app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
     app()

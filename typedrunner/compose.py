@@ -16,7 +16,16 @@ from omegaconf.errors import OmegaConfBaseException
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import ConfigError, Problem
 
-__all__ = ["CLI_KEYS", "CliOptions", "annotate_sources", "compose", "to_plain", "to_runner_config"]
+__all__ = [
+    "CLI_KEYS",
+    "CliOptions",
+    "annotate_sources",
+    "compose",
+    "load_python_configs",
+    "register_experiment",
+    "to_plain",
+    "to_runner_config",
+]
 
 # Keys of the composed config that steer the command line, not the Runner.
 CLI_KEYS = ("check", "strict")
@@ -64,6 +73,7 @@ def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> Dic
         # conf/config.yaml points work_dir at Hydra's run directory, which exists only inside a
         # Hydra run: outside one, fall back to RunnerConfig's default (work_dirs/<experiment_name>).
         overrides.append("work_dir=null")
+    load_python_configs(Path(directory))
     with initialize_config_dir(config_dir=directory, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
 
@@ -146,3 +156,30 @@ def _source_of(path: str, overrides: list[str], files: list[tuple[str, str, dict
         if "=" in override and _covers(_override_key(override), path):
             return f"command-line override {override!r}"
     return None
+
+
+def register_experiment(name: str, config: RunnerConfig, *, keep_work_dir: bool = False) -> None:
+    """Store a Python config in Hydra's ConfigStore as ``experiment/<name>``, so that
+    ``python -m typedrunner +experiment=<name>``, command-line overrides, ``--cfg job`` and sweeps
+    work on it as on a YAML experiment. Hydra cannot store pydantic models (hydra issue 2667): the
+    config goes in as the plain data it validates from. ``work_dir`` is left to Hydra's run directory
+    unless ``keep_work_dir``."""
+    from hydra.core.config_store import ConfigStore
+
+    data = config.model_dump(mode="json")
+    if not keep_work_dir:
+        data.pop("work_dir", None)
+    ConfigStore.instance().store(group="experiment", name=name, node=data, package="_global_", provider="typedrunner")
+
+
+def load_python_configs(conf_dir: Path) -> list[Path]:
+    """Run the Python config files under ``conf_dir`` (they call :func:`register_experiment`)."""
+    import runpy
+    import sys
+
+    files = sorted(p for p in conf_dir.rglob("*.py") if not p.name.startswith("_"))
+    if files and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))  # the project's modules, as for custom_imports
+    for path in files:
+        runpy.run_path(str(path), run_name=f"typedrunner_conf.{path.stem}")
+    return files

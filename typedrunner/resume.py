@@ -85,15 +85,18 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix: value}
 
 
-_IGNORED_IN_DIFF = ("work_dir", "resume", "load_from")
+_IGNORED_ON_RESUME = ("work_dir", "resume", "load_from")
 
 
-def config_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
-    """``optim_wrapper.optimizer.lr: 0.001 -> 0.01`` for every path whose value differs."""
+def config_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence[str] = _IGNORED_ON_RESUME
+) -> list[str]:
+    """``optim_wrapper.optimizer.lr: 0.001 -> 0.01`` for every path whose value differs (top-level
+    keys in ``ignore`` left out)."""
     before, after = _flatten(old), _flatten(new)
     lines = []
     for path in sorted(set(before) | set(after)):
-        if path.split(".")[0].split("[")[0] in _IGNORED_IN_DIFF:
+        if path.split(".")[0].split("[")[0] in ignore:
             continue
         if before.get(path, "<absent>") != after.get(path, "<absent>"):
             lines.append(f"{path}: {before.get(path, '<absent>')!r} -> {after.get(path, '<absent>')!r}")

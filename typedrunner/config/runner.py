@@ -12,7 +12,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
-from typedrunner.config.evaluator import Evaluator
+from typedrunner.config.evaluator import Evaluator, MetricField
 from typedrunner.config.hooks import DefaultHooks, HookField
 from typedrunner.config.logging import LogLevel, LogProcessor, Visualizer
 from typedrunner.config.model import DataPreprocessorField, ModelField
@@ -22,6 +22,8 @@ from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
 from typedrunner.errors import ConfigError, Problem
 
 __all__ = ["LoadFrom", "RunnerConfig", "import_custom"]
+
+EvaluatorInput = Evaluator | MetricField | list[MetricField] | None
 
 if TYPE_CHECKING:
     SchedulesField = list[SchedulerConfig] | dict[str, list[SchedulerConfig]]
@@ -143,7 +145,14 @@ class RunnerConfig(ConfigModel):
                 data = {**data, "custom_imports": list(imports.get("imports", []))}
         return data
 
-    @field_validator("param_scheduler", mode="before")
+    @field_validator(
+        "param_scheduler",
+        mode="before",
+        json_schema_input_type=SchedulerConfig
+        | list[SchedulerConfig]
+        | dict[str, SchedulerConfig | list[SchedulerConfig]]
+        | None,
+    )
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         """MMEngine takes one scheduler or a list (or, per optimizer, a dict of those); the validated
@@ -153,6 +162,18 @@ class RunnerConfig(ConfigModel):
         if isinstance(value, Mapping) and "type" not in value:
             return {k: v if isinstance(v, (list, tuple)) else [v] for k, v in value.items()}
         return value if isinstance(value, (list, tuple)) else [value]
+
+    @field_validator("val_evaluator", "test_evaluator", mode="before", json_schema_input_type=EvaluatorInput)
+    @classmethod
+    def _metrics_shapes(cls, value: Any) -> Any:
+        """One metric, a list of metrics, or ``{type: Evaluator, metrics: [...]}`` (normalised by Evaluator)."""
+        return value
+
+    @field_validator("load_from", mode="before", json_schema_input_type=str | LoadFrom | None)
+    @classmethod
+    def _path_or_settings(cls, value: Any) -> Any:
+        """``load_from: path`` or ``load_from: {path, strict, revise_keys}`` (normalised by LoadFrom)."""
+        return value
 
     @field_validator("optim_wrapper", mode="before")
     @classmethod

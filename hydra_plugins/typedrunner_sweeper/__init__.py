@@ -1,0 +1,2 @@
+"""typedrunner's Hydra sweeper: validates every sweep point before launching any (Hydra discovers
+plugins in the ``hydra_plugins`` namespace package)."""

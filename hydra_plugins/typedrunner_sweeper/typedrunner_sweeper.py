@@ -1,0 +1,103 @@
+"""``hydra/sweeper: typedrunner`` — Hydra's basic sweeper, but every point of the sweep is composed,
+validated and (once per distinct model and data) probed before the first job starts.
+
+Hydra's own sweepers validate overrides only against the first config (Hydra issues 283, 2888): a
+sweep whose 7th point has a bad value trains six jobs before it fails. Here any invalid point stops
+the whole sweep with one report naming the point and the path, exit code 2, nothing launched.
+"""
+
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Optional  # noqa: UP035 (OmegaConf reads these annotations at runtime)
+
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.config_store import ConfigStore
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, open_dict
+
+from typedrunner.errors import ConfigError, Problem, render_problems
+
+__all__ = ["TypedRunnerSweeper", "TypedRunnerSweeperConf"]
+
+
+@dataclass
+class TypedRunnerSweeperConf:
+    _target_: str = "hydra_plugins.typedrunner_sweeper.typedrunner_sweeper.TypedRunnerSweeper"
+    max_batch_size: Optional[int] = None  # noqa: UP045
+    params: Optional[Dict[str, str]] = None  # noqa: UP006, UP045
+
+
+ConfigStore.instance().store(
+    group="hydra/sweeper", name="typedrunner", node=TypedRunnerSweeperConf, provider="typedrunner"
+)
+
+# Keys that differ between points without changing what the probe sees.
+_PROBE_KEYS = ("model", "data_preprocessor", "train_dataloader", "val_dataloader", "test_dataloader", "custom_imports")
+
+
+class TypedRunnerSweeper(BasicSweeper):
+    """Validate all points, then sweep as Hydra's ``BasicSweeper`` does."""
+
+    def __init__(self, max_batch_size: int | None = None, params: dict[str, str] | None = None) -> None:
+        super().__init__(max_batch_size=max_batch_size, params=params)
+
+    def sweep(self, arguments: list[str]) -> Any:
+        assert self.config is not None and self.hydra_context is not None  # set by Hydra's setup()
+        params_conf = self._parse_config()
+        params_conf.extend(arguments)
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        points = [list(p) for batch in self.split_arguments(parser.parse_overrides(params_conf), None) for p in batch]
+        problems = self._validate(points)
+        if problems:
+            print(render_problems(problems, f"sweep refused before launch ({len(points)} points)"), file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(2)
+        return super().sweep(arguments)
+
+    def _validate(self, points: list[list[str]]) -> list[Problem]:
+        from typedrunner.compose import to_runner_config
+        from typedrunner.contract import cross_field_problems
+
+        assert self.config is not None and self.hydra_context is not None
+        loader = self.hydra_context.config_loader
+        problems: list[Problem] = []
+        probed: dict[str, list[Problem]] = {}
+        for number, overrides in enumerate(points):
+            label = f"sweep point #{number} ({' '.join(overrides) or 'no overrides'})"
+            try:
+                # work_dir points at the job's own directory, which exists only once it runs
+                job: DictConfig = loader.load_sweep_config(self.config, [*overrides, "work_dir=null"])
+                with open_dict(job):
+                    job.pop("hydra")  # Hydra's own settings, resolved per job when it runs
+                config, _ = to_runner_config(job)
+                found = cross_field_problems(config)
+                if not any(p.severity == "error" for p in found):
+                    key = json.dumps(
+                        {k: v for k, v in config.model_dump(mode="json").items() if k in _PROBE_KEYS}, sort_keys=True
+                    )
+                    if key not in probed:
+                        probed[key] = self._probe(config)
+                    found += probed[key]
+            except ConfigError as e:
+                found = list(e.problems)
+            problems += [
+                Problem(p.path, p.message, p.value, source=label, stage=p.stage, severity=p.severity)
+                for p in found
+                if p.severity == "error"
+            ]
+        return problems
+
+    @staticmethod
+    def _probe(config: Any) -> list[Problem]:
+        """The contract probe, once per distinct model and data (in a throwaway work_dir)."""
+        from typedrunner.runner import Runner
+
+        with tempfile.TemporaryDirectory(prefix="typedrunner_sweep_probe_") as tmp:
+            try:
+                runner = Runner.checked(config.model_copy(update={"work_dir": str(Path(tmp) / "probe")}))
+            except ConfigError as e:
+                return list(e.problems)
+            return [p for p in runner.findings if p.severity == "error"]
