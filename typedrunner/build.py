@@ -160,7 +160,7 @@ def build_evaluator(cfg: C.Evaluator, path: str) -> Evaluator:
 
 def build_hook(spec: Any, path: str) -> Hook:
     hook: Hook = _build(spec, path, Hook)
-    if isinstance(spec, Lazy) and "priority" in spec.meta:
+    if isinstance(spec, Lazy) and spec.meta.get("priority") is not None:
         hook.priority = spec.meta["priority"]
     return hook
 

@@ -16,7 +16,14 @@ from typedrunner.errors import Problem, Severity, TypedRunnerError
 if TYPE_CHECKING:
     from typedrunner.config.runner import LoadFrom
 
-__all__ = ["CheckpointError", "load_checkpoint", "load_weights", "save_checkpoint", "write_text_atomic"]
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "load_weights",
+    "remove_stale_temporaries",
+    "save_checkpoint",
+    "write_text_atomic",
+]
 
 
 class CheckpointError(TypedRunnerError):
@@ -55,8 +62,20 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
     """Write ``state`` to ``path`` atomically: a crash leaves the old file or the new, never half."""
     try:
         _atomic_write(path, lambda f: torch.save(state, f))
-    except OSError as e:
-        raise CheckpointError(f"cannot write checkpoint {path}: {e}") from e
+    except (OSError, RuntimeError) as e:  # torch's zip writer turns a failed write into a RuntimeError
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: {detail} (disk full, quota or file-size limit?); "
+            "the previous checkpoint is intact"
+        ) from e
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``): never checkpoints."""
+    stale = [p for p in directory.glob(".*.tmp") if p.is_file()] if directory.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def write_text_atomic(path: Path, text: str) -> None:

@@ -45,6 +45,7 @@ def _task(cfg: Any) -> float | None:
             from typedrunner.runner import Runner
 
             runner = Runner.checked(config, strict=options.strict)
+            _check_objective(options.objective, runner.metric_names)
             if options.check:
                 print(_check_report(runner, runner.findings))
         except ConfigError as e:
@@ -62,7 +63,27 @@ def _task(cfg: Any) -> float | None:
     except TypedRunnerError as e:  # a failure during training: the message, not a traceback
         _report(e, output_dir)
         _leave(EXIT_FAILED, e, hydra_cfg)
+    if options.objective is not None:
+        return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
+
+
+def _check_objective(objective: str | None, metric_names: dict[str, list[str]]) -> None:
+    """``objective`` must be a metric the val evaluator returns (as the probe saw them)."""
+    names = metric_names.get("val", [])
+    if objective is not None and objective not in names:
+        from typedrunner.errors import Problem, did_you_mean
+
+        found = f"it returns {', '.join(names)}" if names else "there is no validation"
+        raise ConfigError(
+            [
+                Problem(
+                    "objective",
+                    f"not a metric the val evaluator returns ({found}){did_you_mean(objective, names)}",
+                    objective,
+                )
+            ]
+        )
 
 
 def _leave(code: int, error: TypedRunnerError, hydra_cfg: Any) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -28,7 +28,7 @@ __all__ = [
 ]
 
 # Keys of the composed config that steer the command line, not the Runner.
-CLI_KEYS = ("check", "strict")
+CLI_KEYS = ("check", "strict", "objective", "direction")
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,10 @@ class CliOptions:
     """Validate and probe, then exit without training."""
     strict: bool = False
     """Treat warnings (legal but likely wrong settings) as errors."""
+    objective: str | None = None
+    """The metric a sweep optimises (the task's return value) and its report ranks by (None: the first)."""
+    direction: Literal["maximize", "minimize"] = "maximize"
+    """Which way ``objective`` is better."""
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
@@ -55,11 +59,19 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
 def to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
     """Validate a composed config; also return the command line's own options."""
     data = to_plain(cfg)
-    flags = {key: data.pop(key, False) for key in CLI_KEYS}
+    flags = {key: data.pop(key, False) for key in ("check", "strict")}
     bad = [Problem(key, "must be true or false", value) for key, value in flags.items() if not isinstance(value, bool)]
+    objective, direction = data.pop("objective", None), data.pop("direction", "maximize")
+    if objective is not None and not isinstance(objective, str):
+        bad.append(Problem("objective", "must be a metric name or null", objective))
+    if direction not in ("maximize", "minimize"):
+        bad.append(Problem("direction", "must be maximize or minimize", direction))
     if bad:
         raise ConfigError(bad)
-    return RunnerConfig.from_dict(data), CliOptions(**flags)
+    options = CliOptions(
+        check=bool(flags["check"]), strict=bool(flags["strict"]), objective=objective, direction=direction
+    )
+    return RunnerConfig.from_dict(data), options
 
 
 def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> DictConfig:

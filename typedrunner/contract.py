@@ -201,6 +201,11 @@ def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
     if cfg.load_from is None:
         return
     path = Path(cfg.load_from.path)
+    try:
+        path.exists()
+    except (OSError, ValueError) as e:  # a name too long, a NUL byte
+        yield _problem("load_from", f"{str(path)[:60]!r}... cannot be a file: {e}")
+        return
     if not path.exists():
         yield _problem("load_from", f"{str(path)!r} does not exist", severity="error")
     elif not path.is_file():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -81,6 +82,11 @@ class ConfigError(TypedRunnerError):
 
     def render(self) -> str:
         return render_problems(self.problems, self.title)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A failed sweep job's error travels back from a joblib or submitit worker by pickle; the
+        # default would rebuild it from its message alone.
+        return (functools.partial(type(self), title=self.title), (self.problems,))
 
 
 class ContractError(ConfigError):

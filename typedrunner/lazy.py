@@ -8,6 +8,7 @@ configs. ``Component(registry)`` is the pydantic annotation that does the valida
 
 from __future__ import annotations
 
+import collections.abc
 import functools
 import inspect
 import typing
@@ -144,7 +145,16 @@ def _signature_model(
 
 
 def _usable_annotation(annotation: Any) -> Any:
-    """``annotation`` if pydantic can check it, else ``Any`` (never refuse a valid user class)."""
+    """``annotation`` if pydantic can check it, else ``Any`` (never refuse a valid user class).
+
+    ``Iterable[X]`` is checked as ``list[X]`` (pydantic would keep a one-shot iterator, checked only
+    when consumed: at build time, and once); an iterator or generator argument is not checked."""
+    origin = typing.get_origin(annotation)
+    if origin in (collections.abc.Iterable, collections.abc.Collection):
+        (item,) = typing.get_args(annotation) or (Any,)
+        annotation = list[item]  # type: ignore[valid-type]
+    elif origin in (collections.abc.Iterator, collections.abc.Generator):
+        return Any
     try:
         pydantic.TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
     except Exception:

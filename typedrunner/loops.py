@@ -134,8 +134,8 @@ class EpochBasedTrainLoop:
             hooks.before_train_iter(runner, batch_idx, data_batch)
             outputs = train_step(data_batch, optim_wrapper)
             runner.inner_iter = batch_idx + 1
+            guard.update(runner, outputs)  # before the hooks: a checkpoint they write must not hold NaN
             hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
-            guard.update(runner, outputs)
             runner.iter += 1
             if runner.stop_signal is not None:
                 raise TrainingStopped(runner.stop_signal)
@@ -210,8 +210,8 @@ class IterBasedTrainLoop:
             hooks.before_train_iter(runner, batch_idx, data_batch)
             outputs = train_step(data_batch, optim_wrapper)
             runner.inner_iter += 1
+            guard.update(runner, outputs)  # before the hooks: a checkpoint they write must not hold NaN
             hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
-            guard.update(runner, outputs)
             runner.iter += 1
             if runner.stop_signal is not None:
                 raise TrainingStopped(runner.stop_signal)

@@ -45,8 +45,8 @@ def import_object(path: str) -> Any:
         raise LookupError(f"{path!r} is not a dotted import path (expected 'package.module.Name')")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise LookupError(f"cannot import module {module_name!r} for {path!r}: {e}") from e
+    except Exception as e:  # ImportError, a relative name, or the module failing as it imports
+        raise LookupError(f"cannot import module {module_name!r} for {path!r}: {type(e).__name__}: {e}") from e
     try:
         return getattr(module, attr)
     except AttributeError as e:
@@ -186,6 +186,13 @@ class Registry:
             raise LookupError(
                 f"{given} is a {type(obj).__name__}, not a class: a {self.name} type must be a class "
                 "(a config names what to build, never a function to call)"
+            )
+        root = str(getattr(obj, "__module__", "") or "").partition(".")[0]
+        if not self.classes_only and (root in sys.stdlib_module_names or root in ("builtins", "")):
+            raise LookupError(
+                f"{given} is from Python's standard library, not a {self.name}: config data never names "
+                "a standard-library function to call (register your own with "
+                f"@{self.variable}.register_module(), or give its dotted path)"
             )
         return obj
 

@@ -15,7 +15,14 @@ from torch import nn
 
 import typedrunner
 from typedrunner import build
-from typedrunner.checkpoint import CheckpointError, load_checkpoint, load_weights, save_checkpoint, write_text_atomic
+from typedrunner.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_weights,
+    remove_stale_temporaries,
+    save_checkpoint,
+    write_text_atomic,
+)
 from typedrunner.config.env import CompileCfg
 from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import LoadFrom, RunnerConfig
@@ -44,7 +51,7 @@ from typedrunner.resume import (
     resume_problems,
     saved_config,
 )
-from typedrunner.safety import GracefulStop, NonFiniteGuard, TrainingStopped, work_dir_problems
+from typedrunner.safety import DataLoadingError, GracefulStop, NonFiniteGuard, TrainingStopped, work_dir_problems
 from typedrunner.schedulers import ScheduleSlot, build_slots
 
 __all__ = ["Runner"]
@@ -286,6 +293,13 @@ class Runner:
         with GracefulStop(self):
             try:
                 loop.run()
+            except RuntimeError as e:
+                if "DataLoader worker" not in str(e):
+                    raise
+                raise DataLoadingError(
+                    f"a dataloader worker died: {str(e).strip().splitlines()[0]}. The last checkpoint is intact: "
+                    "fix the cause (often memory: fewer workers or a smaller batch) and resume with resume=true"
+                ) from e
             except TrainingStopped as stop:
                 path = self.save_checkpoint(f"stopped_iter_{self.iter}.pth")
                 self.logger.warning(
@@ -367,6 +381,7 @@ class Runner:
         ``(epoch, iter, inner_iter)`` (what is done; default: the runner's counters, i.e. between two
         iterations), every RNG stream, hook state, and the validated config.
         """
+        self.nonfinite_guard.check(self)  # never save weights a NaN/inf loss has reached
         epoch, iteration, inner = position if position is not None else (self.epoch, self.iter, self.inner_iter)
         state: dict[str, Any] = {
             "meta": {
@@ -492,6 +507,8 @@ class Runner:
 
     def _open_run(self) -> None:
         self.logger.attach(self.work_dir)
+        for path in remove_stale_temporaries(self.work_dir):
+            self.logger.info("removed the temporary file of an interrupted write", path=str(path))
         config_text = json.dumps(self.cfg.model_dump(mode="json"), indent=2)
         write_text_atomic(self.work_dir / "config.json", config_text + "\n")
 

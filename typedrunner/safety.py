@@ -161,7 +161,9 @@ def guarded(loader: Iterable[Any], path: str, start: int = 0) -> Iterator[Any]:
         except Exception as e:
             dataset = getattr(loader, "dataset", None)
             name = type(dataset).__qualname__
-            died = "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
+            died = isinstance(e, ConnectionError) or (
+                "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
+            )
             if died:
                 what = f"a dataloader worker died ({str(e).strip().splitlines()[0]})"
             else:

@@ -22,6 +22,14 @@ from typedrunner.config import RunnerConfig
 __all__ = ["editor_schemas", "main"]
 
 _FREE = {"description": "Hydra's own setting (see Hydra's documentation)."}
+_CLI_PROPERTIES: dict[str, Any] = {
+    "check": {"type": "boolean", "description": "Validate and probe, then exit without training."},
+    "strict": {"type": "boolean", "description": "Treat warnings (legal but likely wrong settings) as errors."},
+    "objective": {"type": ["string", "null"], "description": "The metric a sweep optimises and its report ranks by."},
+    "direction": {"enum": ["maximize", "minimize"], "description": "Which way the objective is better."},
+}
+if set(_CLI_PROPERTIES) != set(CLI_KEYS):  # pragma: no cover - a new command-line key needs its entry
+    raise RuntimeError(f"schema.py: describe the command-line keys {sorted(set(CLI_KEYS) - set(_CLI_PROPERTIES))}")
 
 
 def editor_schemas() -> dict[str, dict[str, Any]]:
@@ -33,7 +41,7 @@ def editor_schemas() -> dict[str, dict[str, Any]]:
         **full["properties"],
         "defaults": {"type": "array", "description": "Hydra's defaults list: the config groups this file picks."},
         "hydra": {"type": "object", **_FREE},
-        **{key: {"type": "boolean", "description": f"Command line: {key}."} for key in CLI_KEYS},
+        **_CLI_PROPERTIES,
     }
     out = {"runner.schema.json": whole}
     for key, prop in full["properties"].items():

@@ -117,7 +117,7 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
             if part in node:
                 node = node[part]
                 out.append(part)
-            elif last:
+            elif last and not _is_tag(part):
                 out.append(part)
             continue
         if isinstance(node, (list, tuple)) and isinstance(part, int) and 0 <= part < len(node):
@@ -128,13 +128,16 @@ def _real_path(loc: tuple[str | int, ...], data: Any) -> tuple[str | int, ...]:
             node = getattr(node, part)
             out.append(part)
             continue
-        if isinstance(part, str) and (
-            part.startswith("<") or "[" in part or part in _SCALAR_TAGS or part[:1].isupper()
-        ):
+        if _is_tag(part) or (isinstance(part, str) and part[:1].isupper()):
             continue
         node = None
         out.append(part)
     return tuple(out)
+
+
+def _is_tag(part: str | int) -> bool:
+    """A pydantic union member's label in an error location (``bool``, ``literal['auto']``, ``[key]``)."""
+    return isinstance(part, str) and (part.startswith("<") or "[" in part or part in _SCALAR_TAGS)
 
 
 def _dedupe(problems: list[Problem]) -> list[Problem]:

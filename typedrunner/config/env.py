@@ -49,7 +49,11 @@ class EnvCfg(ConfigModel):
     @classmethod
     def _flat_backend(cls, data: Any) -> Any:
         """The tutorial writes ``env_cfg.backend``; MMEngine silently ignores it. We honour it."""
-        if isinstance(data, Mapping) and "backend" in data:
+        if (
+            isinstance(data, Mapping)
+            and "backend" in data
+            and isinstance(data.get("dist_cfg", {}), (Mapping, type(None)))
+        ):
             data = dict(data)
             backend = data.pop("backend")
             dist = dict(data.get("dist_cfg") or {})

@@ -129,7 +129,7 @@ HookField = Annotated[
     Any,
     Component(
         HOOKS,
-        meta=(("priority", Priority, "NORMAL"),),
+        meta=(("priority", Priority | None, None),),  # None: the hook class's own priority
         instance_of="typedrunner.hooks.Hook",
         subclass_of="typedrunner.hooks.Hook",
     ),

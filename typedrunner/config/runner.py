@@ -141,7 +141,7 @@ class RunnerConfig(ConfigModel):
             if problems:
                 raise ValueError("; ".join(p.render() for p in problems))
             imports = data["custom_imports"]
-            if isinstance(imports, Mapping):
+            if isinstance(imports, Mapping) and isinstance(imports.get("imports", []), (list, tuple)):
                 data = {**data, "custom_imports": list(imports.get("imports", []))}
         return data
 
@@ -219,7 +219,11 @@ class RunnerConfig(ConfigModel):
     @field_validator("work_dir")
     @classmethod
     def _work_dir_not_a_file(cls, value: str | None) -> str | None:
-        if value is not None and Path(value).is_file():
+        try:
+            is_file = value is not None and Path(value).is_file()
+        except (OSError, ValueError) as e:  # a name too long, a NUL byte
+            raise ValueError(f"cannot be used as a directory: {e}") from None
+        if is_file:
             raise ValueError(f"work_dir {value!r} is a file; give a directory")
         return value
 

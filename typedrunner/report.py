@@ -1,0 +1,519 @@
+"""Sweep reports: one row per job (``report.csv``, ``report.md``) and the objective plotted against
+each swept parameter (``report_<param>.png``).
+
+The Hydra callback ``typedrunner.hydra_callbacks.SweepReport`` writes it into the sweep directory
+when a multirun ends; ``python -m typedrunner.report DIR [DIR ...]`` rebuilds it for any sweep
+directory, any directory of run directories, or a list of run directories.
+
+It reads only what a run leaves behind: ``summary.json`` (final and best metrics, wall time),
+``error_report.txt`` (why it failed) and ``.hydra/overrides.yaml`` (its command-line overrides). A job
+without a ``summary.json`` is a ``failed`` row, never a lost one. Neither torch nor Hydra is imported;
+matplotlib is optional (without it the tables are written and the plots skipped, saying so).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+from omegaconf import OmegaConf
+
+__all__ = [
+    "Direction",
+    "JobRow",
+    "Report",
+    "axis_scale",
+    "build_report",
+    "find_run_dirs",
+    "main",
+    "plot_name",
+    "read_run",
+    "render_markdown",
+    "report_directory",
+    "write_report",
+]
+
+Direction = Literal["maximize", "minimize"]
+Status = Literal["ok", "failed"]
+
+CSV_NAME = "report.csv"
+MD_NAME = "report.md"
+_RUN_MARKERS = ("summary.json", "error_report.txt", "config.json", ".hydra/overrides.yaml")
+_COUNT_TITLE = re.compile(r"(:|\d+ \w+)$")  # "invalid configuration: 3 errors", "...refused:"
+_UNSAFE = re.compile(r"[^-\w.]")
+
+
+@dataclass(frozen=True)
+class JobRow:
+    """One job of a sweep (or one run directory), as it ended."""
+
+    job: str
+    """The run directory relative to the report's directory (a sweep job's number)."""
+    run_dir: Path
+    status: Status
+    """``ok``: it wrote ``summary.json``; ``failed``: it did not (see ``error``)."""
+    overrides: tuple[str, ...] = ()
+    """Its command-line overrides, as Hydra recorded them."""
+    final_metrics: dict[str, float] = field(default_factory=dict)
+    best_metrics: dict[str, float] = field(default_factory=dict)
+    wall_time_s: float | None = None
+    epochs: int | None = None
+    iters: int | None = None
+    error: str = ""
+    """Why it failed: the first line of ``error_report.txt`` (with the first problem when that line
+    is only a title), or what is missing."""
+
+    @property
+    def params(self) -> dict[str, str]:
+        """``{key: value}`` of its overrides (``+``/``++``/``~`` prefixes dropped; a deletion is ``~``)."""
+        return dict(_split_override(o) for o in self.overrides)
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every job's row, what was swept, and which metric is the objective."""
+
+    directory: Path
+    """Where the report files go."""
+    rows: tuple[JobRow, ...]
+    swept: tuple[str, ...]
+    """Override keys whose value differs between jobs: one column and one plot each."""
+    fixed: tuple[str, ...]
+    """Overrides every job shares."""
+    metrics: tuple[str, ...]
+    """Every metric name any job reported, in first-seen order."""
+    objective: str | None
+    """The metric the sweep is judged by (``None``: no job reported any metric)."""
+    direction: Direction
+
+    @property
+    def best(self) -> JobRow | None:
+        """The finished job with the best final objective."""
+        scored = [r for r in self.rows if self.objective is not None and self.objective in r.final_metrics]
+        if not scored:
+            return None
+        sign = 1.0 if self.direction == "maximize" else -1.0
+        return max(scored, key=lambda r: sign * r.final_metrics[str(self.objective)])
+
+
+# --------------------------------------------------------------------------------------------
+# Reading runs
+# --------------------------------------------------------------------------------------------
+def is_run_dir(path: Path) -> bool:
+    """Whether ``path`` is a run directory (typedrunner or Hydra wrote into it)."""
+    return path.is_dir() and any((path / marker).exists() for marker in _RUN_MARKERS)
+
+
+def find_run_dirs(path: Path) -> list[Path]:
+    """``path`` itself when it is a run directory, else its run subdirectories (a sweep's jobs)."""
+    if is_run_dir(path):
+        return [path]
+    if not path.is_dir():
+        return []
+    return sorted((p for p in path.iterdir() if is_run_dir(p)), key=lambda p: _natural_key(p.name))
+
+
+def read_run(run_dir: Path, label: str | None = None) -> JobRow:
+    """One row from what a run left in ``run_dir``."""
+    label = label or run_dir.name
+    overrides = _read_overrides(run_dir / ".hydra" / "overrides.yaml")
+    summary_path = run_dir / "summary.json"
+    if summary_path.is_file():
+        try:
+            summary = json.loads(summary_path.read_text(encoding="utf-8"))
+            return JobRow(
+                job=label,
+                run_dir=run_dir,
+                status="ok",
+                overrides=overrides,
+                final_metrics=_metrics(summary.get("final_metrics")),
+                best_metrics=_metrics(summary.get("best_metrics")),
+                wall_time_s=_number(summary.get("wall_time_s")),
+                epochs=_integer(summary.get("epochs")),
+                iters=_integer(summary.get("iters")),
+            )
+        except (OSError, ValueError, AttributeError) as e:
+            return JobRow(label, run_dir, "failed", overrides, error=f"unreadable summary.json: {e}")
+    return JobRow(label, run_dir, "failed", overrides, error=_failure_reason(run_dir))
+
+
+def _failure_reason(run_dir: Path) -> str:
+    report = run_dir / "error_report.txt"
+    if report.is_file():
+        lines = [line.strip() for line in report.read_text(encoding="utf-8", errors="replace").splitlines()]
+        lines = [line for line in lines if line]
+        if lines:
+            first = lines[0]
+            if len(lines) > 1 and _COUNT_TITLE.search(first):
+                first = f"{first} {lines[1]}" if first.endswith(":") else f"{first}: {lines[1]}"
+            return first
+    return "no summary.json: the job did not finish (killed, or still running)"
+
+
+def _read_overrides(path: Path) -> tuple[str, ...]:
+    if not path.is_file():
+        return ()
+    loaded = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    return tuple(str(o) for o in loaded) if isinstance(loaded, list) else ()
+
+
+def _metrics(value: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): float(v) for k, v in value.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _integer(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _split_override(override: str) -> tuple[str, str]:
+    key, _, value = override.partition("=")
+    if key.startswith("~"):  # a deletion: ``~key`` or ``~key=value``
+        return key.lstrip("~"), f"~{value}"
+    return key.lstrip("+"), value
+
+
+def _natural_key(text: str) -> list[tuple[int, int | str]]:
+    return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", text) if part]
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+# --------------------------------------------------------------------------------------------
+def collect(paths: Sequence[Path]) -> list[JobRow]:
+    """Rows for every run directory in ``paths`` (each a run directory or a directory of them),
+    labelled by their path below the directories given (a sweep's jobs: ``0``, ``1``, ...)."""
+    found = {run_dir.resolve(): run_dir for path in paths for run_dir in find_run_dirs(path)}
+    if not found:
+        return []
+    roots = {p.resolve() if not is_run_dir(p) else p.resolve().parent for p in paths}
+    base = Path(os.path.commonpath([str(r) for r in roots]))
+    rows = [read_run(run_dir, resolved.relative_to(base).as_posix()) for resolved, run_dir in found.items()]
+    return sorted(rows, key=lambda r: _natural_key(r.job))
+
+
+def build_report(
+    rows: Sequence[JobRow], directory: Path, objective: str | None = None, direction: Direction = "maximize"
+) -> Report:
+    """Work out what was swept and which metric is the objective (the given one, else the first
+    metric the jobs reported)."""
+    if direction not in get_args(Direction):
+        raise ValueError(f"direction must be one of {get_args(Direction)}, got {direction!r}")
+    keys: list[str] = []
+    for row in rows:
+        keys.extend(k for k in row.params if k not in keys)
+    swept = tuple(k for k in keys if len({row.params.get(k) for row in rows}) > 1)
+    fixed = tuple(o for o in (rows[0].overrides if rows else ()) if all(o in r.overrides for r in rows))
+    metrics: list[str] = []
+    for row in rows:
+        metrics.extend(m for m in [*row.final_metrics, *row.best_metrics] if m not in metrics)
+    return Report(
+        directory=directory,
+        rows=tuple(rows),
+        swept=swept,
+        fixed=fixed,
+        metrics=tuple(metrics),
+        objective=objective if objective is not None else (metrics[0] if metrics else None),
+        direction=direction,
+    )
+
+
+def write_report(report: Report, plots: bool = True) -> list[Path]:
+    """Write ``report.csv``, ``report.md`` and (matplotlib permitting) one plot per swept parameter.
+    Return the paths written."""
+    report.directory.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    notes: list[str] = []
+    images: list[tuple[str, Path]] = []
+    if plots and report.swept:
+        images, note = _plot_all(report)
+        written.extend(path for _, path in images)
+        if note:
+            notes.append(note)
+    csv_path = report.directory / CSV_NAME
+    _write_atomic(csv_path, _csv_text(report))
+    md_path = report.directory / MD_NAME
+    _write_atomic(md_path, render_markdown(report, images, notes))
+    return [csv_path, md_path, *written]
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _csv_text(report: Report) -> str:
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    metric_columns = [*(f"final_{m}" for m in report.metrics), *(f"best_{m}" for m in report.metrics)]
+    tail = ["wall_time_s", "epochs", "iters", "overrides", "error", "run_dir"]
+    writer.writerow(["job", "status", *report.swept, *metric_columns, *tail])
+    for row in report.rows:
+        params = row.params
+        metrics = [
+            *(row.final_metrics.get(m) for m in report.metrics),
+            *(row.best_metrics.get(m) for m in report.metrics),
+        ]
+        details = [_raw(row.wall_time_s), _raw(row.epochs), _raw(row.iters), " ".join(row.overrides), row.error]
+        writer.writerow(
+            [
+                row.job,
+                row.status,
+                *(params.get(k, "") for k in report.swept),
+                *map(_raw, metrics),
+                *details,
+                str(row.run_dir),
+            ]
+        )
+    return buffer.getvalue()
+
+
+def _raw(value: float | int | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def _fmt(value: float | int | None) -> str:
+    if value is None:
+        return ""
+    return str(value) if isinstance(value, int) else f"{value:.4g}"
+
+
+def _short(value: str) -> str:
+    """A sampled number (``0.0018662266976517971``) shortened to 4 significant digits."""
+    number = _as_float(value)
+    return f"{number:.4g}" if number is not None and len(value) > 8 else value
+
+
+def _cell(text: str, limit: int = 200) -> str:
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(report: Report, images: Sequence[tuple[str, Path]] = (), notes: Sequence[str] = ()) -> str:
+    """The Markdown report: a summary line, the table, the plots."""
+    rows = report.rows
+    failed = sum(r.status == "failed" for r in rows)
+    better = "higher" if report.direction == "maximize" else "lower"
+    lines = ["# Sweep report", ""]
+    summary = f"`{report.directory}`: {len(rows)} job{'s' if len(rows) != 1 else ''}, {len(rows) - failed} ok"
+    summary += f", {failed} failed" if failed else ""
+    if report.objective is not None:
+        summary += f"; objective **{report.objective}** (final value, {better} is better)"
+    lines.append(summary)
+    best = report.best
+    if best is not None and report.objective is not None:
+        distinct = [o for o in best.overrides if o not in report.fixed]
+        lines += [
+            "",
+            f"Best: job {best.job}, {report.objective} = {_fmt(best.final_metrics[report.objective])}"
+            + (f" (`{' '.join(distinct)}`)" if distinct else ""),
+        ]
+    if report.objective is not None and report.objective not in report.metrics:
+        found = ", ".join(report.metrics) or "none"
+        lines += ["", f"The objective {report.objective!r} is not among the jobs' metrics ({found})."]
+    if report.fixed:
+        lines += ["", f"Every job: `{' '.join(report.fixed)}`"]
+    headers = [
+        "job",
+        "status",
+        *report.swept,
+        *(f"final {m}" for m in report.metrics),
+        *(f"best {m}" for m in report.metrics),
+        "wall time (s)",
+        "error",
+    ]
+    lines += ["", "| " + " | ".join(_cell(h) for h in headers) + " |", "|" + "---|" * len(headers)]
+    for row in rows:
+        params = row.params
+        cells = [
+            row.job,
+            row.status,
+            *(_short(params.get(k, "")) for k in report.swept),
+            *(_fmt(row.final_metrics.get(m)) for m in report.metrics),
+            *(_fmt(row.best_metrics.get(m)) for m in report.metrics),
+            _fmt(row.wall_time_s),
+            row.error,
+        ]
+        lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+    for param, path in images:
+        lines += ["", f"![{report.objective} against {param}]({path.name})"]
+    for note in notes:
+        lines += ["", note]
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------
+def plot_name(param: str) -> str:
+    """``report_<param>.png``, the parameter's characters outside ``[-\\w.]`` replaced by ``_``."""
+    return f"report_{_UNSAFE.sub('_', param)}.png"
+
+
+def _plot_all(report: Report) -> tuple[list[tuple[str, Path]], str]:
+    objective = report.objective
+    if objective is None:
+        return [], "No plots: no job reported a metric."
+    try:
+        from matplotlib.figure import Figure  # noqa: F401 (optional dependency: checked here)
+    except ImportError:
+        return [], "No plots: matplotlib is not installed (`pip install typedrunner[sweeps]`)."
+    images = []
+    for param in report.swept:
+        points = [
+            (row.params[param], row.final_metrics[objective], row is report.best)
+            for row in report.rows
+            if param in row.params and objective in row.final_metrics
+        ]
+        if not points:
+            continue
+        path = report.directory / plot_name(param)
+        _plot(points, param, objective, path)
+        images.append((param, path))
+    return images, ""
+
+
+def _as_float(text: str) -> float | None:
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def axis_scale(values: Sequence[str]) -> Literal["log", "linear", "categorical"]:
+    """How a swept parameter's values are plotted: as categories (bars) unless every value is a finite
+    number; on a log axis when the numbers are positive and span more than a decade."""
+    numbers = [_as_float(v) for v in values]
+    xs = [n for n in numbers if n is not None]
+    if not values or len(xs) < len(numbers):
+        return "categorical"
+    return "log" if min(xs) > 0 and max(xs) / min(xs) > 10.0 else "linear"
+
+
+def _plot(points: Sequence[tuple[str, float, bool]], param: str, objective: str, path: Path) -> None:
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    fig = Figure(figsize=(6.0, 4.0), layout="constrained")
+    ax = fig.subplots()
+    numbers = [_as_float(x) for x, _, _ in points]
+    ys = [y for _, y, _ in points]
+    scale = axis_scale([x for x, _, _ in points])
+    if scale != "categorical":
+        xs = [float(n) for n in numbers if n is not None]
+        distinct = sorted(set(xs))
+        if len(distinct) < len(xs):  # a grid: several jobs per value (another parameter varies)
+            means = [sum(y for x, y in zip(xs, ys, strict=True) if x == d) / xs.count(d) for d in distinct]
+            ax.plot(distinct, means, color="tab:blue", alpha=0.5, label="mean per value")
+        ax.scatter(xs, ys, color="tab:blue", zorder=3, label="job")
+        if scale == "log":
+            ax.set_xscale("log")
+            subs = (1.0, 2.0, 5.0) if max(xs) / min(xs) < 300.0 else (1.0,)
+            ax.xaxis.set_major_locator(LogLocator(base=10.0, subs=subs))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        labels = {float(n): x for (x, _, _), n in zip(points, numbers, strict=True) if n is not None}
+        if len(distinct) <= 8 and all(len(label) <= 8 for label in labels.values()):  # grid values as typed
+            ax.set_xticks(distinct, labels=[labels[d] for d in distinct])
+            ax.xaxis.set_minor_formatter(NullFormatter())
+        best = [(x, y) for x, (_, y, is_best) in zip(xs, points, strict=True) if is_best]
+    else:
+        categories = list(dict.fromkeys(x for x, _, _ in points))
+        index = {c: i for i, c in enumerate(categories)}
+        means = [sum(y for x, y, _ in points if x == c) / sum(x == c for x, _, _ in points) for c in categories]
+        ax.bar(range(len(categories)), means, color="tab:blue", alpha=0.4, label="mean per value")
+        ax.scatter([index[x] for x, _, _ in points], ys, color="tab:blue", zorder=3, label="job")
+        ax.set_xticks(range(len(categories)), labels=categories)
+        low, high = min(ys), max(ys)
+        pad = (high - low) * 0.2 or abs(high) * 0.05 or 1.0
+        ax.set_ylim(low - pad, high + pad)
+        best = [(float(index[x]), y) for x, y, is_best in points if is_best]
+    if best:
+        ax.scatter(
+            [x for x, _ in best], [y for _, y in best], marker="*", s=220, color="tab:orange", zorder=4, label="best"
+        )
+    ax.set_xlabel(param)
+    ax.set_ylabel(f"{objective} (final)")
+    ax.set_title(f"{objective} against {param} ({len(points)} job{'s' if len(points) != 1 else ''})")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="best", fontsize="small")
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry points
+# --------------------------------------------------------------------------------------------
+def report_directory(
+    directory: Path,
+    objective: str | None = None,
+    direction: Direction = "maximize",
+    plots: bool = True,
+    sources: Sequence[Path] | None = None,
+) -> tuple[Report, list[Path]]:
+    """Build the report of ``sources`` (default: ``directory``'s run directories) and, when it has a
+    row, write it into ``directory``. Return it and the paths written."""
+    rows = collect(list(sources) if sources else [directory])
+    report = build_report(rows, directory, objective, direction)
+    return report, (write_report(report, plots=plots) if rows else [])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m typedrunner.report DIR [DIR ...]``: rebuild a sweep report. Exit 0, or 2 when no
+    run directory is found."""
+    parser = argparse.ArgumentParser(
+        prog="python -m typedrunner.report",
+        description="Write report.csv, report.md and report_<param>.png for a sweep directory, a directory "
+        "of run directories, or several run directories.",
+    )
+    parser.add_argument("dirs", nargs="+", type=Path, metavar="DIR", help="a sweep directory or run directories")
+    parser.add_argument("--objective", default=None, help="the metric to plot and rank by (default: the first)")
+    parser.add_argument("--direction", choices=get_args(Direction), default="maximize", help="which way is better")
+    parser.add_argument("--out", type=Path, default=None, help="where to write (default: DIR, or DIRs' common parent)")
+    parser.add_argument("--no-plots", action="store_true", help="write the tables only")
+    args = parser.parse_args(argv)
+
+    missing = [d for d in args.dirs if not d.is_dir()]
+    if missing:
+        print(f"typedrunner.report: not a directory: {', '.join(map(str, missing))}", file=sys.stderr)
+        return 2
+    if args.out is not None:
+        out = args.out
+    elif len(args.dirs) == 1:
+        out = args.dirs[0]
+    else:
+        out = Path(os.path.commonpath([d.resolve() for d in args.dirs]))
+    report, written = report_directory(out, args.objective, args.direction, not args.no_plots, args.dirs)
+    if not report.rows:
+        print(
+            f"typedrunner.report: no run directories in {', '.join(map(str, args.dirs))} (a run directory holds "
+            "summary.json, error_report.txt, config.json or .hydra/overrides.yaml)",
+            file=sys.stderr,
+        )
+        return 2
+    print(written[1].read_text(encoding="utf-8"), end="")
+    print(f"\nwrote {', '.join(str(p) for p in written)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
