@@ -17,14 +17,23 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from typedrunner.errors import Problem
-from typedrunner.optim import OptimWrapperDict
+from typedrunner.checkpoint import CheckpointError, load_checkpoint
+from typedrunner.errors import ConfigError, Problem
+from typedrunner.optim import OptimWrapper, OptimWrapperDict
 
 if TYPE_CHECKING:
     from typedrunner.runner import Runner
     from typedrunner.schedulers import ScheduleSlot
 
-__all__ = ["capture_rng", "config_diff", "find_latest", "restore_rng", "restore_schedulers", "resume_problems"]
+__all__ = [
+    "capture_rng",
+    "config_diff",
+    "find_latest",
+    "restore_rng",
+    "restore_schedulers",
+    "resume_problems",
+    "resume_runner",
+]
 
 # Scheduler state that is position, not configuration: restored from the checkpoint. Everything
 # else (milestones, gamma, T_max, ...) comes from the current config, so a changed schedule applies.
@@ -199,3 +208,62 @@ def saved_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     meta = checkpoint.get("meta", {})
     text = meta.get("config") if isinstance(meta, Mapping) else None
     return json.loads(text) if isinstance(text, str) else {}
+
+
+def resume_runner(runner: Runner) -> None:
+    """``resume``: continue from ``load_from`` or the latest checkpoint in work_dir, exactly."""
+    spec = runner.cfg.load_from
+    path = Path(spec.path) if spec is not None else find_latest(runner.work_dir)
+    if path is None:
+        if runner.cfg.resume == "auto":
+            runner.logger.info("nothing to resume: starting from scratch", work_dir=str(runner.work_dir))
+            return
+        raise ConfigError(
+            [
+                Problem(
+                    "resume",
+                    f"true, but {str(runner.work_dir)!r} holds no checkpoint to resume: give "
+                    "work_dir of the run to continue, load_from: <checkpoint>, or resume: auto "
+                    "(resume if there is a checkpoint, else start)",
+                )
+            ]
+        )
+    try:
+        # on the CPU: load_state_dict moves weights and optimizer state to their parameters' device,
+        # and the RNG states must stay CPU tensors
+        checkpoint = load_checkpoint(path, map_location="cpu")
+    except CheckpointError as e:
+        raise ConfigError([Problem("resume", str(e))]) from e
+    problems = resume_problems(runner, checkpoint, path)
+    if problems:
+        raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
+    changes = config_diff(saved_config(checkpoint), runner.cfg.model_dump(mode="json"))
+    configured_lrs = [group["lr"] for group in runner.optim_wrapper.param_groups] if runner.optim_wrapper else []
+    runner.model.load_state_dict(checkpoint["state_dict"])
+    if runner.optim_wrapper is not None:
+        runner.optim_wrapper.load_state_dict(checkpoint["optimizer"])
+    restore_schedulers(
+        runner.schedulers,
+        checkpoint.get("param_schedulers", []),
+        runner.optim_wrapper.optimizer if isinstance(runner.optim_wrapper, OptimWrapper) else None,
+        configured_lrs if changes else None,
+    )
+    meta = checkpoint.get("meta", {})
+    runner.epoch, runner.iter, runner.inner_iter = int(meta["epoch"]), int(meta["iter"]), int(meta["inner_iter"])
+    runner.last_val_iter = int(meta.get("last_val_iter", -1))
+    if runner.optim_wrapper is not None:
+        runner.optim_wrapper.calls = runner.iter
+    states = checkpoint.get("hooks", {})
+    for hook in runner.hooks.hooks:
+        if type(hook).__name__ in states:
+            hook.load_state_dict(states[type(hook).__name__])
+    if "rng" in checkpoint:
+        restore_rng(checkpoint["rng"])
+    runner.config_warnings += [
+        Problem("resume", f"differs from the checkpoint's config: {line}", stage="resume", severity="warning")
+        for line in changes
+    ]
+    runner.hooks.call("after_load_checkpoint", runner, checkpoint)
+    runner.logger.info(
+        "resumed", checkpoint=str(path), epoch=runner.epoch, iter=runner.iter, inner_iter=runner.inner_iter
+    )

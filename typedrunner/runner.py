@@ -16,7 +16,6 @@ from torch import nn
 import typedrunner
 from typedrunner import build
 from typedrunner.checkpoint import (
-    CheckpointError,
     load_checkpoint,
     load_weights,
     remove_stale_temporaries,
@@ -28,7 +27,7 @@ from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import LoadFrom, RunnerConfig
 from typedrunner.contract import built_problems, cross_field_problems
 from typedrunner.errors import ConfigError, ContractError, Problem
-from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook
+from typedrunner.hooks import Hook, HookList, IterTimerHook, ParamSchedulerHook, infer_rule
 from typedrunner.logging import RunLogger
 from typedrunner.loops import (
     EpochBasedTrainLoop,
@@ -40,24 +39,13 @@ from typedrunner.loops import (
     train_step_for,
 )
 from typedrunner.model import BaseDataPreprocessor, BaseModel
-from typedrunner.optim import OptimWrapper, OptimWrapperDict
+from typedrunner.optim import OptimWrapperDict
 from typedrunner.probe import ProbeResult, preserved_state, probe_eval, probe_train
-from typedrunner.resume import (
-    capture_rng,
-    config_diff,
-    find_latest,
-    restore_rng,
-    restore_schedulers,
-    resume_problems,
-    saved_config,
-)
+from typedrunner.resume import capture_rng, resume_runner
 from typedrunner.safety import DataLoadingError, GracefulStop, NonFiniteGuard, TrainingStopped, work_dir_problems
 from typedrunner.schedulers import ScheduleSlot, build_slots
 
 __all__ = ["Runner"]
-
-_GREATER_HINTS = ("acc", "top", "auc", "precision", "recall", "f1", "map", "iou", "dice", "ap", "ar@")
-_LESS_HINTS = ("loss", "error", "err", "mse", "mae")
 
 
 class Runner:
@@ -94,7 +82,7 @@ class Runner:
         problems = cross_field_problems(cfg)
         if any(p.severity == "error" for p in problems):
             raise ConfigError(problems)
-        self._config_warnings = problems
+        self.config_warnings = problems
         self.metric_names: dict[str, list[str]] = {}
         """Per stage (``val``, ``test``), the metric names the evaluator returned in the probe."""
         self.batch_structure: dict[str, str] = {}
@@ -209,7 +197,7 @@ class Runner:
 
         # 8. Resume, or pretrained weights: loaded now, so a mismatch stops us before anything is written.
         if cfg.resume:
-            self._resume()
+            resume_runner(self)
         elif cfg.load_from is not None:
             self.load_weights(cfg.load_from)
 
@@ -252,7 +240,7 @@ class Runner:
         self.batch_structure = result.batches
         writes = self.cfg.train_cfg is not None and self.cfg.default_hooks.checkpoint is not None
         self.findings = [
-            *self._config_warnings,
+            *self.config_warnings,
             *(work_dir_problems(self.work_dir, self.model, self.cfg.optim_wrapper is not None) if writes else []),
             *built_problems(self.cfg, self.iters_per_epoch, self.metric_names),
             *result.problems,
@@ -449,62 +437,6 @@ class Runner:
             self, loader, optim_wrapper, cfg.max_iters, cfg.val_begin, cfg.val_interval, cfg.dynamic_intervals or ()
         )
 
-    def _resume(self) -> None:
-        """``resume``: continue from ``load_from`` or the latest checkpoint in work_dir, exactly."""
-        spec = self.cfg.load_from
-        path = Path(spec.path) if spec is not None else find_latest(self.work_dir)
-        if path is None:
-            if self.cfg.resume == "auto":
-                self.logger.info("nothing to resume: starting from scratch", work_dir=str(self.work_dir))
-                return
-            raise ConfigError(
-                [
-                    Problem(
-                        "resume",
-                        f"true, but {str(self.work_dir)!r} holds no checkpoint to resume: give "
-                        "work_dir of the run to continue, load_from: <checkpoint>, or resume: auto "
-                        "(resume if there is a checkpoint, else start)",
-                    )
-                ]
-            )
-        try:
-            # on the CPU: load_state_dict moves weights and optimizer state to their parameters' device,
-            # and the RNG states must stay CPU tensors
-            checkpoint = load_checkpoint(path, map_location="cpu")
-        except CheckpointError as e:
-            raise ConfigError([Problem("resume", str(e))]) from e
-        problems = resume_problems(self, checkpoint, path)
-        if problems:
-            raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
-        changes = config_diff(saved_config(checkpoint), self.cfg.model_dump(mode="json"))
-        configured_lrs = [group["lr"] for group in self.optim_wrapper.param_groups] if self.optim_wrapper else []
-        self.model.load_state_dict(checkpoint["state_dict"])
-        if self.optim_wrapper is not None:
-            self.optim_wrapper.load_state_dict(checkpoint["optimizer"])
-        restore_schedulers(
-            self.schedulers,
-            checkpoint.get("param_schedulers", []),
-            self.optim_wrapper.optimizer if isinstance(self.optim_wrapper, OptimWrapper) else None,
-            configured_lrs if changes else None,
-        )
-        meta = checkpoint.get("meta", {})
-        self.epoch, self.iter, self.inner_iter = int(meta["epoch"]), int(meta["iter"]), int(meta["inner_iter"])
-        self.last_val_iter = int(meta.get("last_val_iter", -1))
-        if self.optim_wrapper is not None:
-            self.optim_wrapper.calls = self.iter
-        states = checkpoint.get("hooks", {})
-        for hook in self.hooks.hooks:
-            if type(hook).__name__ in states:
-                hook.load_state_dict(states[type(hook).__name__])
-        if "rng" in checkpoint:
-            restore_rng(checkpoint["rng"])
-        self._config_warnings += [
-            Problem("resume", f"differs from the checkpoint's config: {line}", stage="resume", severity="warning")
-            for line in changes
-        ]
-        self.hooks.call("after_load_checkpoint", self, checkpoint)
-        self.logger.info("resumed", checkpoint=str(path), epoch=self.epoch, iter=self.iter, inner_iter=self.inner_iter)
-
     def _open_run(self) -> None:
         self.logger.attach(self.work_dir)
         for path in remove_stale_temporaries(self.work_dir):
@@ -559,7 +491,7 @@ class Runner:
         best: dict[str, float] = {}
         for metrics in self.metric_history:
             for key, value in metrics.items():
-                less = any(h in key.lower() for h in _LESS_HINTS)
+                less = infer_rule(key) == "less"
                 if key not in best or (value < best[key] if less else value > best[key]):
                     best[key] = value
         summary = {
