@@ -7,30 +7,14 @@ into the repository.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import explain, run_cli
+
 FAST = ["~param_scheduler", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
 INVALID = ["train_cfg.max_epochs=0", "+train_cfg.max_epoch=3", "optim_wrapper.optimizer.type=Adamm"]
-
-
-def typedrunner(args: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typedrunner", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
 
 
 def checkpoints_under(root: Path) -> list[Path]:
@@ -39,8 +23,8 @@ def checkpoints_under(root: Path) -> list[Path]:
 
 def test_train_writes_the_run_directory(tmp_path: Path, repo_root: Path, subprocess_env: dict[str, str]) -> None:
     run_dir = tmp_path / "run"
-    result = typedrunner(
-        ["+experiment=mlp", "train_cfg.max_epochs=2", *FAST, f"hydra.run.dir={run_dir}"], repo_root, subprocess_env
+    result = run_cli(
+        ["+experiment=mlp", "train_cfg.max_epochs=2", *FAST, f"hydra.run.dir={run_dir}"], subprocess_env, repo_root
     )
     assert result.returncode == 0, explain(result)
     for name in ("epoch_1.pth", "epoch_2.pth", "scalars.jsonl", "run.log", "config.json", "summary.json"):
@@ -71,10 +55,10 @@ def test_train_writes_the_run_directory(tmp_path: Path, repo_root: Path, subproc
 def test_cfg_job_prints_the_composition_and_trains_nothing(
     tmp_path: Path, repo_root: Path, subprocess_env: dict[str, str]
 ) -> None:
-    result = typedrunner(
+    result = run_cli(
         ["+experiment=mlp", "train_cfg.max_epochs=1", *FAST, f"hydra.run.dir={tmp_path / 'run'}", "--cfg", "job"],
-        repo_root,
         subprocess_env,
+        repo_root,
     )
     assert result.returncode == 0, explain(result)
     assert "type: MyAwesomeModel" in result.stdout
@@ -86,9 +70,7 @@ def test_cfg_job_prints_the_composition_and_trains_nothing(
 
 def test_check_validates_without_training(tmp_path: Path, repo_root: Path, subprocess_env: dict[str, str]) -> None:
     run_dir = tmp_path / "run"
-    result = typedrunner(
-        ["+experiment=mlp", "check=true", *FAST, f"hydra.run.dir={run_dir}"], repo_root, subprocess_env
-    )
+    result = run_cli(["+experiment=mlp", "check=true", *FAST, f"hydra.run.dir={run_dir}"], subprocess_env, repo_root)
     assert result.returncode == 0, explain(result)
     assert "valid" in result.stdout
     assert checkpoints_under(tmp_path) == []
@@ -104,7 +86,7 @@ def test_invalid_config_exits_2_listing_every_problem(
     env = dict(subprocess_env)
     if full_error:
         env["HYDRA_FULL_ERROR"] = "1"
-    result = typedrunner(["+experiment=mlp", *INVALID, *FAST, f"hydra.run.dir={run_dir}"], repo_root, env)
+    result = run_cli(["+experiment=mlp", *INVALID, *FAST, f"hydra.run.dir={run_dir}"], env, repo_root)
     assert result.returncode == 2, explain(result)
 
     problems = [line.strip() for line in result.stderr.splitlines()]
@@ -130,7 +112,7 @@ def test_multirun_gives_each_job_its_own_directory(
     tmp_path: Path, repo_root: Path, subprocess_env: dict[str, str]
 ) -> None:
     sweep_dir = tmp_path / "sweep"
-    result = typedrunner(
+    result = run_cli(
         [
             "-m",
             "+experiment=mlp",
@@ -140,8 +122,8 @@ def test_multirun_gives_each_job_its_own_directory(
             *FAST,
             f"hydra.sweep.dir={sweep_dir}",
         ],
-        repo_root,
         subprocess_env,
+        repo_root,
     )
     assert result.returncode == 0, explain(result)
     for job, lr in (("0", 1e-3), ("1", 1e-2)):
@@ -161,7 +143,7 @@ def test_multirun_gives_each_job_its_own_directory(
 def test_without_conf_directory_a_clear_error(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     env = dict(subprocess_env)
     env.pop("TYPEDRUNNER_CONF", None)
-    result = typedrunner(["+experiment=mlp", f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, env)
+    result = run_cli(["+experiment=mlp", f"hydra.run.dir={tmp_path / 'run'}"], env, tmp_path)
     assert result.returncode == 2, explain(result)
     assert "conf" in result.stderr
     assert "config.yaml" in result.stderr

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import random
 import subprocess
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -27,6 +26,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 from torch.utils.data import RandomSampler
 
 from examples.seed_mlp import Accuracy, MyAwesomeModel, MyDataset
+from tests.helpers import explain, run_cli
 from typedrunner import ConfigError, ContractError, lazy
 from typedrunner.compose import compose, to_runner_config
 from typedrunner.config import (
@@ -1080,22 +1080,6 @@ def cli_env(*extra_paths: Path) -> dict[str, str]:
     return env
 
 
-def typedrunner_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typedrunner", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
-
-
 def line_of(text: str, path: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip().startswith(f"{path}:")]
     assert lines, f"no line for {path} in:\n{text}"
@@ -1124,7 +1108,7 @@ def cross_field_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
         *CLI_FAST,
         f"hydra.run.dir={run_dir}",
     ]
-    return CliRun(run_dir, typedrunner_cli(args, cli_env()))
+    return CliRun(run_dir, run_cli(args, cli_env()))
 
 
 def test_cli_cross_field_errors_exit_2(cross_field_run: CliRun) -> None:
@@ -1170,7 +1154,7 @@ def test_cli_probe_error_exits_2(tmp_path: Path) -> None:
         *CLI_FAST,
         f"hydra.run.dir={run_dir}",
     ]
-    result = typedrunner_cli(args, cli_env(tmp_path))
+    result = run_cli(args, cli_env(tmp_path))
     assert result.returncode == 2, explain(result)
     assert "Traceback" not in result.stderr
     model = line_of(result.stderr, "model")
@@ -1184,7 +1168,7 @@ def test_cli_probe_error_exits_2(tmp_path: Path) -> None:
 
 def test_cli_check_on_the_seed_prints_batches_and_metrics(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = typedrunner_cli(["+experiment=mlp", "check=true", *CLI_FAST, f"hydra.run.dir={run_dir}"], cli_env())
+    result = run_cli(["+experiment=mlp", "check=true", *CLI_FAST, f"hydra.run.dir={run_dir}"], cli_env())
     assert result.returncode == 0, explain(result)
     assert "train batch: list(Tensor[64, 2] float32, Tensor[64] int64)" in result.stdout
     assert "val batch: list(Tensor[1000, 2] float32, Tensor[1000] int64)" in result.stdout
@@ -1202,7 +1186,7 @@ ITERATION_STEPPED = ["+experiment=mlp", "param_scheduler.by_epoch=false", "check
 @pytest.fixture(scope="module")
 def warning_check_run(tmp_path_factory: pytest.TempPathFactory) -> CliRun:
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    return CliRun(run_dir, typedrunner_cli([*ITERATION_STEPPED, f"hydra.run.dir={run_dir}"], cli_env()))
+    return CliRun(run_dir, run_cli([*ITERATION_STEPPED, f"hydra.run.dir={run_dir}"], cli_env()))
 
 
 def test_cli_check_with_a_warning_exits_0(warning_check_run: CliRun) -> None:
@@ -1222,7 +1206,7 @@ def test_cli_check_prints_its_warnings(warning_check_run: CliRun) -> None:
 
 def test_cli_strict_makes_the_warning_fatal(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    result = typedrunner_cli([*ITERATION_STEPPED, "strict=true", f"hydra.run.dir={run_dir}"], cli_env())
+    result = run_cli([*ITERATION_STEPPED, "strict=true", f"hydra.run.dir={run_dir}"], cli_env())
     assert result.returncode == 2, explain(result)
     assert "Traceback" not in result.stderr
     assert "1 warning" in result.stderr

@@ -35,7 +35,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import get_worker_info
 
-from tests.test_cli import FAST, explain
+from tests.helpers import explain, run_cli
+from tests.test_cli import FAST
 from typedrunner import ConfigError, ContractError, lazy
 from typedrunner.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from typedrunner.config import (
@@ -167,18 +168,6 @@ def _mlp_args(run_dir: Path, *extra: str, dataset: str = f"{PLUGINS}.Slow") -> l
         f"hydra.run.dir={run_dir}",
         *extra,
     ]
-
-
-def _run_cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "typedrunner", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
 
 
 class Cli:
@@ -413,7 +402,7 @@ def test_sigkill_at_random_moments_never_loses_a_checkpoint(tmp_path: Path) -> N
 def mlp_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tensor]:
     """The final weights of an uninterrupted command-line run of ``_mlp_args`` (2 epochs, 40 iterations)."""
     root = tmp_path_factory.mktemp("reference")
-    result = _run_cli(_mlp_args(root / "run"), _cli_env(_write_plugins(root)))
+    result = run_cli(_mlp_args(root / "run"), _cli_env(_write_plugins(root)))
     assert result.returncode == 0, explain(result)
     return _weights(root / "run" / "epoch_2.pth")
 
@@ -444,7 +433,7 @@ def test_cli_stops_on_a_signal_with_a_resumable_checkpoint(
     assert meta["iter"] == iteration and meta["epoch"] * 20 + meta["inner_iter"] == iteration
     assert not (run_dir / "epoch_2.pth").exists()
 
-    resumed = _run_cli(_mlp_args(tmp_path / "resumed", f"work_dir={run_dir}", "resume=true"), env)
+    resumed = run_cli(_mlp_args(tmp_path / "resumed", f"work_dir={run_dir}", "resume=true"), env)
     assert resumed.returncode == 0, explain(resumed)
     assert json.loads((run_dir / "summary.json").read_text())["iters"] == 40
     assert _same_weights(_weights(run_dir / "epoch_2.pth"), mlp_reference)
@@ -591,7 +580,7 @@ def test_cli_nan_loss_exits_1_with_the_message(tmp_path: Path) -> None:
         "train_dataloader.sampler.shuffle=false",
         dataset=f"{PLUGINS}.NanRings",
     )
-    result = _run_cli(args, _cli_env(_write_plugins(tmp_path)))
+    result = run_cli(args, _cli_env(_write_plugins(tmp_path)))
     assert result.returncode == 1, explain(result)
     assert "NaN or infinite between iterations 11 and 20" in result.stderr, explain(result)
     assert "Traceback" not in result.stderr, explain(result)
@@ -718,7 +707,7 @@ def test_work_dir_under_a_regular_file_is_refused_before_training(tmp_path: Path
 def test_cli_checkpoint_write_failing_part_way_keeps_the_previous_one(tmp_path: Path, fraction: float) -> None:
     run_dir = tmp_path / "run"
     limit = f"+custom_hooks=[{{type:{PLUGINS}.FileSizeLimit,after_epochs:1,fraction:{fraction},priority:LOWEST}}]"
-    result = _run_cli(_mlp_args(run_dir, limit, dataset="MyDataset"), _cli_env(_write_plugins(tmp_path)))
+    result = run_cli(_mlp_args(run_dir, limit, dataset="MyDataset"), _cli_env(_write_plugins(tmp_path)))
     assert result.returncode == 1, explain(result)
     # the previous checkpoint is intact, the pointer still names it, the partial file is gone
     assert sorted(p.name for p in run_dir.glob("*.pth")) == ["epoch_1.pth"]
@@ -941,7 +930,7 @@ def test_cli_type_naming_a_function_or_a_foreign_class_exits_2(
 ) -> None:
     marker = tmp_path / "pwned"
     args = ["+experiment=mlp", *FAST, f"hydra.run.dir={tmp_path / 'run'}"]
-    result = _run_cli([*args, *(o.replace("{marker}", str(marker)) for o in overrides)], subprocess_env)
+    result = run_cli([*args, *(o.replace("{marker}", str(marker)) for o in overrides)], subprocess_env)
     assert result.returncode == 2, explain(result)
     assert "model.type" in result.stderr and overrides[0].split("=")[1] in result.stderr, explain(result)
     assert "Traceback" not in result.stderr, explain(result)
