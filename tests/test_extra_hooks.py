@@ -553,3 +553,22 @@ def test_mp_start_method_reaches_the_dataloader(
     assert runner.train_dataloader.num_workers == num_workers
     context = runner.train_dataloader.multiprocessing_context
     assert (context.get_start_method() if context is not None else None) == expected
+
+
+def test_early_stopping_monitor_is_checked_against_the_metric_names(tmp_path: Path) -> None:
+    """A monitor the evaluator never returns would never stop anything: refused before training."""
+    from typedrunner.errors import ContractError
+    from typedrunner.testing import RecordingHook
+
+    recorder = RecordingHook()
+    runner = Runner(
+        toy_config(tmp_path, custom_hooks=[{"type": "EarlyStoppingHook", "monitor": "acc", "patience": 2}, recorder])
+    )
+    problems = [p for p in runner.check() if p.severity == "error"]
+    assert [p.path for p in problems] == ["custom_hooks[0].monitor"]
+    assert "did you mean accuracy" in problems[0].message
+    with pytest.raises(ContractError):
+        runner.train()
+    assert "before_train_iter" not in recorder.names()
+    good = Runner(toy_config(tmp_path / "good", custom_hooks=[lazy(EarlyStoppingHook, monitor="accuracy")]))
+    assert not [p for p in good.check() if p.severity == "error"]

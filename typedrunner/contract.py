@@ -212,6 +212,13 @@ def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
         yield _problem("load_from", f"{str(path)!r} is not a file", severity="error")
 
 
+def _hook_monitor(spec: Any) -> Any:
+    """The metric a custom hook watches (EarlyStoppingHook's ``monitor``), if it has one."""
+    if isinstance(spec, Lazy):
+        return spec.kwargs.get("monitor")
+    return getattr(spec, "monitor", None)
+
+
 def built_problems(cfg: RunnerConfig, iters_per_epoch: int, metric_names: Mapping[str, Sequence[str]]) -> list[Problem]:
     """Checks that need the built parts: iteration-stepped schedules in an epoch-based run (the
     dataloader's length), and ``save_best`` keys against the metric names the probe saw."""
@@ -221,16 +228,17 @@ def built_problems(cfg: RunnerConfig, iters_per_epoch: int, metric_names: Mappin
         return problems
     hook = cfg.default_hooks.checkpoint
     val_names = list(metric_names.get("val", []))
-    for where, config in cfg.all_schedules():
-        monitor = getattr(config, "monitor", None)
-        if monitor is None:
+    monitors = [(f"{where}.monitor", getattr(config, "monitor", None)) for where, config in cfg.all_schedules()]
+    monitors += [(f"custom_hooks[{i}].monitor", _hook_monitor(spec)) for i, spec in enumerate(cfg.custom_hooks)]
+    for where, monitor in monitors:
+        if not isinstance(monitor, str):
             continue
         if cfg.val_evaluator is None:
-            problems.append(_problem(f"{where}.monitor", "needs validation: no metric is ever computed"))
+            problems.append(_problem(where, "needs validation: no metric is ever computed"))
         elif val_names and monitor not in val_names:
             problems.append(
                 _problem(
-                    f"{where}.monitor",
+                    where,
                     f"{monitor!r} is not a metric the evaluator returns ({', '.join(val_names)})"
                     f"{did_you_mean(monitor, val_names)}",
                 )
