@@ -6,6 +6,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from typedrunner.lazy import loaded_class
+
 __all__ = ["BaseMetric", "Evaluator", "TorchMetricAdapter", "is_torchmetric"]
 
 
@@ -87,7 +89,5 @@ class TorchMetricAdapter(BaseMetric):
 
 def is_torchmetric(obj: Any) -> bool:
     """Whether ``obj`` is a ``torchmetrics.Metric`` (without importing torchmetrics)."""
-    import sys
-
-    module = sys.modules.get("torchmetrics")
-    return module is not None and isinstance(obj, module.Metric)
+    metric = loaded_class("torchmetrics.Metric")
+    return metric is not None and isinstance(obj, metric)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import collections.abc
 import functools
 import inspect
+import sys
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from typedrunner.errors import did_you_mean
 from typedrunner.registry import Registry, import_object
 
-__all__ = ["Component", "Lazy", "lazy", "plain_value"]
+__all__ = ["Component", "Lazy", "escape_braces", "lazy", "loaded_class", "name_unknown_keys", "plain_value"]
 
 _P = ParamSpec("_P")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -243,7 +244,8 @@ class Component:
         try:
             validated = model.model_validate(dict(kwargs))
         except ValidationError as e:
-            raise _with_suggestions(e, _parameter_names(target, self.exclude) + [m[0] for m in self.meta]) from None
+            names = _parameter_names(target, self.exclude) + [m[0] for m in self.meta]
+            raise name_unknown_keys(e, names, "unknown key (not an argument of the constructor)") from None
         fields = type(validated).model_fields
         values = {fields[f].alias or f: getattr(validated, f) for f in validated.model_fields_set if f in fields}
         values.update(validated.model_extra or {})
@@ -263,46 +265,54 @@ class Component:
         return plain_value(value) if info.mode == "json" else value
 
 
-def _is_instance(value: Any, dotted: str) -> bool:
-    root = dotted.partition(".")[0]
-    import sys
+def loaded_class(dotted: str) -> type[Any] | None:
+    """The class at ``dotted`` if its package is already imported, else None: an object cannot be an
+    instance (nor a class a subclass) of a class whose package was never imported, so a check never
+    has to import torch."""
+    if dotted.partition(".")[0] not in sys.modules:
+        return None
+    found = import_object(dotted)
+    return found if isinstance(found, type) else None
 
-    if root not in sys.modules:  # the class's package was never imported: value cannot be one
-        return False
-    return isinstance(value, import_object(dotted))
+
+def _is_instance(value: Any, dotted: str) -> bool:
+    cls = loaded_class(dotted)
+    return cls is not None and isinstance(value, cls)
 
 
 def _is_subclass(cls: type[Any], dotted: str) -> bool:
-    import sys
-
-    if dotted.partition(".")[0] not in sys.modules:  # the base's package was never imported
-        return False
-    return issubclass(cls, import_object(dotted))
+    base = loaded_class(dotted)
+    return base is not None and issubclass(cls, base)
 
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
     details: InitErrorDetails = {
-        "type": PydanticCustomError(kind, message.replace("{", "{{").replace("}", "}}")),
+        "type": PydanticCustomError(kind, escape_braces(message)),
         "loc": loc,
         "input": value,
     }
     return ValidationError.from_exception_data("component", [details])
 
 
-def _with_suggestions(error: ValidationError, names: list[str]) -> ValidationError:
-    """Re-raise a signature model's errors with did-you-mean on unknown arguments."""
+def escape_braces(text: str) -> str:
+    """``text`` as a literal pydantic message template."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
+def name_unknown_keys(
+    error: ValidationError, names: list[str], label: str = "unknown key", list_when_unmatched: bool = False
+) -> ValidationError:
+    """``error`` with each unknown key (pydantic's ``extra_forbidden`` one level down) reported as
+    ``label`` plus a did-you-mean against ``names`` (or, with ``list_when_unmatched``, the valid keys);
+    every other error keeps its type and message."""
     details: list[InitErrorDetails] = []
     for err in error.errors():
         loc = tuple(err["loc"])
-        if err["type"] == "extra_forbidden" and len(loc) == 1:
-            message = f"unknown key (not an argument of the constructor){did_you_mean(str(loc[0]), names)}"
-            details.append({"type": PydanticCustomError("unknown_key", message), "loc": loc, "input": err["input"]})
-        else:
-            details.append(
-                {
-                    "type": PydanticCustomError(err["type"], err["msg"].replace("{", "{{").replace("}", "}}")),
-                    "loc": loc,
-                    "input": err["input"],
-                }
-            )
+        kind, message = err["type"], err["msg"]
+        if kind == "extra_forbidden" and len(loc) == 1:
+            hint = did_you_mean(str(loc[0]), names)
+            if not hint and list_when_unmatched:
+                hint = f"; valid keys: {', '.join(names)}"
+            kind, message = "unknown_key", f"{label}{hint}"
+        details.append({"type": PydanticCustomError(kind, escape_braces(message)), "loc": loc, "input": err["input"]})
     return ValidationError.from_exception_data(error.title, details)

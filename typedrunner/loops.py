@@ -58,7 +58,60 @@ def predict_step_for(model: nn.Module, preprocessor: nn.Module, stage: str) -> P
     return predict_step
 
 
-class EpochBasedTrainLoop:
+class _TrainLoopBase:
+    """What both train loops share: the validation schedule and the body of one iteration."""
+
+    def __init__(
+        self,
+        runner: Runner,
+        dataloader: Iterable[Any],
+        optim_wrapper: AnyOptimWrapper,
+        val_begin: int,
+        val_interval: int,
+        dynamic_intervals: Sequence[tuple[int, int]],
+    ) -> None:
+        self.runner = runner
+        self.dataloader = dataloader
+        self.optim_wrapper = optim_wrapper
+        self.val_begin = val_begin
+        self.val_interval = val_interval
+        self.dynamic_intervals = sorted(dynamic_intervals)
+
+    @property
+    def length(self) -> int:
+        """The run's length in the unit validation counts in (epochs or iterations)."""
+        raise NotImplementedError
+
+    def interval_at(self, done: int) -> int:
+        """The validation interval once ``done`` epochs (or iterations) are finished (``dynamic_intervals``)."""
+        return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
+
+    def _val_due(self, done: int) -> bool:
+        return (
+            self.runner.val_loop is not None
+            and done >= self.val_begin
+            and (done % self.interval_at(done) == 0 or done == self.length)
+        )
+
+    def _validate(self) -> None:
+        assert self.runner.val_loop is not None  # checked by _val_due
+        self.runner.val_loop.run()  # it puts the model back in training mode
+        self.runner.last_val_iter = self.runner.iter
+
+    def _iteration(self, batch_idx: int, data_batch: Any) -> None:
+        """One training step between its hooks; then a requested stop (SIGTERM) takes effect."""
+        runner, hooks = self.runner, self.runner.hooks
+        hooks.before_train_iter(runner, batch_idx, data_batch)
+        outputs = runner.train_step(data_batch, self.optim_wrapper)
+        runner.inner_iter += 1
+        runner.nonfinite_guard.update(runner, outputs)  # before the hooks: a checkpoint they write must not hold NaN
+        hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
+        runner.iter += 1
+        if runner.stop_signal is not None:
+            raise TrainingStopped(runner.stop_signal)
+
+
+class EpochBasedTrainLoop(_TrainLoopBase):
     """Train ``max_epochs`` epochs; validate after epoch ``val_begin`` and every ``val_interval``."""
 
     by_epoch = True
@@ -73,28 +126,16 @@ class EpochBasedTrainLoop:
         val_interval: int = 1,
         dynamic_intervals: Sequence[tuple[int, int]] = (),
     ) -> None:
-        self.runner = runner
-        self.dataloader = dataloader
-        self.optim_wrapper = optim_wrapper
+        super().__init__(runner, dataloader, optim_wrapper, val_begin, val_interval, dynamic_intervals)
         self.max_epochs = max_epochs
-        self.val_begin = val_begin
-        self.val_interval = val_interval
-        self.dynamic_intervals = sorted(dynamic_intervals)
+
+    @property
+    def length(self) -> int:
+        return self.max_epochs
 
     @property
     def max_iters(self) -> int:
         return self.max_epochs * len(self.dataloader)  # type: ignore[arg-type]
-
-    def interval_at(self, done: int) -> int:
-        """The validation interval once ``done`` epochs are finished (``dynamic_intervals``)."""
-        return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
-
-    def _val_due(self, done: int) -> bool:
-        return (
-            self.runner.val_loop is not None
-            and done >= self.val_begin
-            and (done % self.interval_at(done) == 0 or done == self.max_epochs)
-        )
 
     def run(self) -> None:
         runner = self.runner
@@ -116,35 +157,21 @@ class EpochBasedTrainLoop:
                 raise TrainingStopped(runner.stop_signal)
         runner.hooks.call("after_train", runner)
 
-    def _validate(self) -> None:
-        assert self.runner.val_loop is not None  # checked by _val_due
-        self.runner.val_loop.run()
-        self.runner.last_val_iter = self.runner.iter
-
     def run_epoch(self) -> None:
-        # 1. epoch start (a resumed run may start mid-epoch)  2. per batch: hooks, step, hooks  3. epoch end
-        runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.optim_wrapper
+        # 1. epoch start (a resumed run may start mid-epoch)  2. each batch  3. epoch end
+        runner, hooks = self.runner, self.runner.hooks
         start = runner.inner_iter
         start_pass(self.dataloader, runner.seed, runner.epoch, skip_batches=start)
         hooks.call("before_train_epoch", runner)
         runner.model.train()
-        train_step = runner.train_step
-        guard = runner.nonfinite_guard
         for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start), start):
-            hooks.before_train_iter(runner, batch_idx, data_batch)
-            outputs = train_step(data_batch, optim_wrapper)
-            runner.inner_iter = batch_idx + 1
-            guard.update(runner, outputs)  # before the hooks: a checkpoint they write must not hold NaN
-            hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
-            runner.iter += 1
-            if runner.stop_signal is not None:
-                raise TrainingStopped(runner.stop_signal)
+            self._iteration(batch_idx, data_batch)
         hooks.call("after_train_epoch", runner)
         runner.epoch += 1
         runner.inner_iter = 0
 
 
-class IterBasedTrainLoop:
+class IterBasedTrainLoop(_TrainLoopBase):
     """Train ``max_iters`` iterations, cycling the data; validate every ``val_interval`` iterations."""
 
     by_epoch = False
@@ -159,31 +186,13 @@ class IterBasedTrainLoop:
         val_interval: int = 1000,
         dynamic_intervals: Sequence[tuple[int, int]] = (),
     ) -> None:
-        self.runner = runner
-        self.dataloader = dataloader
-        self.optim_wrapper = optim_wrapper
+        super().__init__(runner, dataloader, optim_wrapper, val_begin, val_interval, dynamic_intervals)
         self.max_iters = max_iters
         self.max_epochs = 0  # not counted in epochs
-        self.val_begin = val_begin
-        self.val_interval = val_interval
-        self.dynamic_intervals = sorted(dynamic_intervals)
 
-    def _val_due(self, done: int) -> bool:
-        return (
-            self.runner.val_loop is not None
-            and done >= self.val_begin
-            and (done % self.interval_at(done) == 0 or done == self.max_iters)
-        )
-
-    def _validate(self) -> None:
-        assert self.runner.val_loop is not None  # checked by _val_due
-        self.runner.val_loop.run()
-        self.runner.last_val_iter = self.runner.iter
-        self.runner.model.train()
-
-    def interval_at(self, done: int) -> int:
-        """The validation interval once ``done`` iterations are finished (``dynamic_intervals``)."""
-        return next((v for start, v in reversed(self.dynamic_intervals) if done >= start), self.val_interval)
+    @property
+    def length(self) -> int:
+        return self.max_iters
 
     def _batches(self) -> Iterator[Any]:
         """The data, pass after pass; ``runner.epoch`` counts passes, ``runner.inner_iter`` the position."""
@@ -195,26 +204,15 @@ class IterBasedTrainLoop:
             runner.inner_iter = 0
 
     def run(self) -> None:
-        runner, hooks, optim_wrapper = self.runner, self.runner.hooks, self.optim_wrapper
+        runner, hooks = self.runner, self.runner.hooks
         hooks.call("before_train", runner)
         hooks.call("before_train_epoch", runner)
         runner.model.train()
-        train_step = runner.train_step
         if runner.iter > 0 and runner.last_val_iter != runner.iter and self._val_due(runner.iter):
             self._validate()  # resumed from a checkpoint written before this iteration's validation
         batches = self._batches()
-        guard = runner.nonfinite_guard
         while runner.iter < self.max_iters and not runner.stop_training:
-            data_batch = next(batches)
-            batch_idx = runner.iter
-            hooks.before_train_iter(runner, batch_idx, data_batch)
-            outputs = train_step(data_batch, optim_wrapper)
-            runner.inner_iter += 1
-            guard.update(runner, outputs)  # before the hooks: a checkpoint they write must not hold NaN
-            hooks.after_train_iter(runner, batch_idx, data_batch, outputs)
-            runner.iter += 1
-            if runner.stop_signal is not None:
-                raise TrainingStopped(runner.stop_signal)
+            self._iteration(runner.iter, next(batches))
             if self._val_due(runner.iter):
                 self._validate()
         hooks.call("after_train_epoch", runner)

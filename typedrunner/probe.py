@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from typedrunner.errors import Problem
-from typedrunner.model import Mode
+from typedrunner.model import Mode, run_forward
 
 __all__ = ["ProbeResult", "first_batch", "preserved_state", "probe_eval", "probe_train", "summarize"]
 
@@ -245,14 +245,6 @@ def _hint(error: BaseException) -> str:
     return ""
 
 
-def _forward(model: nn.Module, batch: Any, mode: Mode) -> Any:
-    if isinstance(batch, Mapping):
-        return model(**batch, mode=mode)
-    if isinstance(batch, (list, tuple)):
-        return model(*batch, mode=mode)
-    return model(batch, mode=mode)
-
-
 def probe_train(model: nn.Module, preprocessor: nn.Module, loader: Any, result: ProbeResult) -> None:
     """Train side: batch -> preprocessor -> ``model(..., mode='loss')`` -> losses reach the parameters."""
     result.stage = "probe: train"
@@ -274,7 +266,7 @@ def probe_train(model: nn.Module, preprocessor: nn.Module, loader: Any, result: 
 
 def _forward_fn(model: nn.Module) -> Any:
     def forward(data: Any, mode: Mode) -> Any:
-        return _forward(model, data, mode)
+        return run_forward(model, data, mode)
 
     forward.__qualname__ = f"{type(model).__qualname__}.forward"
     return forward

@@ -302,37 +302,20 @@ class Runner:
 
     def val(self) -> dict[str, float]:
         """Run the validation loop once; return the metrics."""
-        if self.val_loop is None:
-            raise ConfigError(
-                [
-                    Problem(k, "required to validate")
-                    for k in ("val_dataloader", "val_cfg", "val_evaluator")
-                    if getattr(self.cfg, k) is None
-                ]
-            )
-        self._open_run()
-        try:
-            self.hooks.call("before_run", self)
-            metrics = self.val_loop.run()
-            self.hooks.call("after_run", self)
-        finally:
-            self.logger.close()
-        return metrics
+        return self._evaluate(self.val_loop, "val", "validate")
 
     def test(self) -> dict[str, float]:
         """Run the test loop once; return the metrics."""
-        if self.test_loop is None:
-            raise ConfigError(
-                [
-                    Problem(k, "required to test")
-                    for k in ("test_dataloader", "test_cfg", "test_evaluator")
-                    if getattr(self.cfg, k) is None
-                ]
-            )
+        return self._evaluate(self.test_loop, "test", "test")
+
+    def _evaluate(self, loop: ValLoop | TestLoop | None, stage: str, verb: str) -> dict[str, float]:
+        if loop is None:
+            keys = (f"{stage}_dataloader", f"{stage}_cfg", f"{stage}_evaluator")
+            raise ConfigError([Problem(k, f"required to {verb}") for k in keys if getattr(self.cfg, k) is None])
         self._open_run()
         try:
             self.hooks.call("before_run", self)
-            metrics = self.test_loop.run()
+            metrics = loop.run()
             self.hooks.call("after_run", self)
         finally:
             self.logger.close()

@@ -6,16 +6,14 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
-from pydantic_core import InitErrorDetails, PydanticCustomError
+from pydantic_core import PydanticCustomError
 
-from typedrunner.errors import ConfigError, Problem, did_you_mean, format_path
+from typedrunner.errors import ConfigError, Problem, format_path
+from typedrunner.lazy import escape_braces, name_unknown_keys
 
 __all__ = ["ConfigModel", "TypedComponent", "not_supported_yet", "problems_from", "to_config_error"]
 
 _T = TypeVar("_T")
-
-# Error types whose message we wrote ourselves: re-raised as custom errors so the text survives.
-_OUR_TYPES = {"unknown_key", "unknown_type", "not_supported", "component_type", "cross_field"}
 
 
 class ConfigModel(BaseModel):
@@ -39,18 +37,7 @@ class ConfigModel(BaseModel):
             if not any(err["type"] == "extra_forbidden" and len(err["loc"]) == 1 for err in e.errors()):
                 raise
             names = [f.alias or name for name, f in cls.model_fields.items()]
-            details: list[InitErrorDetails] = []
-            for err in e.errors():
-                loc = tuple(err["loc"])
-                if err["type"] == "extra_forbidden" and len(loc) == 1:
-                    hint = did_you_mean(str(loc[0]), names)
-                    if not hint:
-                        hint = f"; valid keys: {', '.join(names)}"
-                    kind, message = "unknown_key", f"unknown key{hint}"
-                else:
-                    kind, message = err["type"], err["msg"]
-                details.append({"type": PydanticCustomError(kind, _escape(message)), "loc": loc, "input": err["input"]})
-            raise ValidationError.from_exception_data(e.title, details) from None
+            raise name_unknown_keys(e, names, list_when_unmatched=True) from None
 
 
 class TypedComponent(ConfigModel):
@@ -67,17 +54,13 @@ class TypedComponent(ConfigModel):
         return data
 
 
-def _escape(text: str) -> str:
-    return text.replace("{", "{{").replace("}", "}}")
-
-
 def not_supported_yet(default: Any, feature: str) -> Any:
     """An ``AfterValidator`` that accepts only ``default``: the setting exists but is not built yet."""
 
     def check(value: _T) -> _T:
         if value != default:
             message = f"not supported yet: {feature} (only {default!r} is accepted for now)"
-            raise PydanticCustomError("not_supported", _escape(message))
+            raise PydanticCustomError("not_supported", escape_braces(message))
         return value
 
     return AfterValidator(check)

@@ -13,7 +13,7 @@ from pydantic import Discriminator, Field, Tag, model_validator
 
 from typedrunner.config._fields import typed_or_component
 from typedrunner.config.base import ConfigModel, TypedComponent
-from typedrunner.lazy import Component, Lazy
+from typedrunner.lazy import Component, Lazy, loaded_class
 from typedrunner.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS
 
 __all__ = ["DataLoader", "DataLoaderField", "DefaultSampler", "SamplerConfig"]
@@ -103,13 +103,9 @@ def _pick_loader(value: Any) -> str:
 
 
 def _check_built_loader(value: Any) -> Any:
-    import sys
-
-    if "torch" in sys.modules:
-        from torch.utils.data import DataLoader as TorchDataLoader
-
-        if isinstance(value, TorchDataLoader):
-            return value
+    loader = loaded_class("torch.utils.data.DataLoader")
+    if loader is not None and isinstance(value, loader):
+        return value
     raise ValueError(
         f"expected a dataloader config (a mapping with dataset, batch_size, ...) or a built "
         f"torch.utils.data.DataLoader, not {type(value).__name__}"
