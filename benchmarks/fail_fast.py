@@ -17,7 +17,7 @@ Three measurements:
 1. **Validation time.** A fresh interpreter (so pydantic's per-signature models are not built yet)
    imports typedrunner and ``examples.seed_mlp``, composes ``+experiment=mlp`` with Hydra's compose
    API and turns it into a plain dict (none of that is timed), drops the command line's own keys
-   (``typedrunner.compose.CLI_KEYS``), then times the first ``RunnerConfig.from_dict`` (cold) and the
+   (``typedrunner.app.compose.CLI_KEYS``), then times the first ``RunnerConfig.from_dict`` (cold) and the
    median of 20 more (warm). The target is judged on the cold number.
 2. **Process start -> error report, against process start -> first iteration.** Fresh
    ``python -m typedrunner +experiment=mlp`` processes (one epoch, ``val_begin=1``, ``num_workers=0``,
@@ -102,7 +102,7 @@ def validation_child() -> None:
     """Runs in the fresh interpreter: print ``{"cold_ms": ..., "warm_ms": [...]}`` as one JSON line."""
     import examples.seed_mlp  # noqa: F401  (registers the seed's model, dataset and metric)
     import typedrunner  # noqa: F401
-    from typedrunner.compose import CLI_KEYS, compose, to_plain
+    from typedrunner.app.compose import CLI_KEYS, compose, to_plain
     from typedrunner.config.runner import RunnerConfig
 
     with tempfile.TemporaryDirectory(prefix="tr_validate_") as work_dir:
@@ -258,7 +258,7 @@ def probe_cost() -> ProbeCost:
     import torch
 
     import examples.seed_mlp  # noqa: F401  (registers the seed's model, dataset and metric)
-    from typedrunner.compose import CLI_KEYS, compose, to_plain
+    from typedrunner.app.compose import CLI_KEYS, compose, to_plain
     from typedrunner.config.runner import RunnerConfig
     from typedrunner.runner import Runner
 

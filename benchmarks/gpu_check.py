@@ -41,7 +41,7 @@ from typedrunner.config import (
     ValLoop,
 )
 from typedrunner.errors import ContractError
-from typedrunner.lazy import lazy
+from typedrunner.registry.lazy import lazy
 from typedrunner.runner import Runner
 from typedrunner.testing import ToyDataset, toy_config
 
@@ -122,7 +122,7 @@ def probe(work: Path) -> str:
 
 @check("resume_on_gpu")
 def resume_on_gpu(work: Path) -> str:
-    from typedrunner.hooks import Hook
+    from typedrunner.hooks import Hook, RunView
 
     class Interrupt(Exception):
         pass
@@ -130,7 +130,7 @@ def resume_on_gpu(work: Path) -> str:
     class StopAfter(Hook):
         priority = "LOWEST"
 
-        def after_train_epoch(self, runner: Runner) -> None:
+        def after_train_epoch(self, runner: RunView) -> None:
             if runner.epoch + 1 == 2:
                 raise Interrupt
 

@@ -56,11 +56,11 @@ from torch.utils.data import DataLoader, default_collate  # noqa: E402
 
 from examples.seed_mlp import MyAwesomeModel, MyDataset  # noqa: E402
 from typedrunner.config import Randomness, RunnerConfig  # noqa: E402
-from typedrunner.data import DefaultSampler  # noqa: E402
-from typedrunner.hooks import Hook  # noqa: E402
+from typedrunner.hooks import Hook, RunView  # noqa: E402
+from typedrunner.parts.data import DefaultSampler  # noqa: E402
 
 if TYPE_CHECKING:
-    from typedrunner.runner import Runner
+    pass
 
 TARGET_RATIO = 1.25
 FIRST_ITER_ENV = "TYPEDRUNNER_BENCH_FIRST_ITER_FILE"
@@ -190,7 +190,7 @@ class FirstIterHook(Hook):
     def __init__(self) -> None:
         self.done = False
 
-    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None) -> None:
         if not self.done:
             now = time.time()
             self.done = True

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from typedrunner.compose import compose, to_runner_config
+from typedrunner.app.compose import compose, to_runner_config
 from typedrunner.runner import Runner
 
 

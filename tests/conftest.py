@@ -1,18 +1,25 @@
-"""Shared test setup: one OpenMP thread (two shared cores spin otherwise), repo-root paths."""
+"""Shared test setup: one OpenMP thread (two shared cores spin otherwise), repo-root paths, and the
+fixtures that more than one test module uses (helpers that are not fixtures live in ``tests/helpers.py``)."""
 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import contextlib
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+from types import FrameType
 
 import pytest
 import torch
 
-torch.set_num_threads(1)
+from tests.fuzz_support import ExampleHang, TimeLimit
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[1]
+torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -29,3 +36,36 @@ def subprocess_env() -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
     env.pop("HYDRA_FULL_ERROR", None)
     return env
+
+
+# ----------------------------------------------------------------------------------------------
+# The config fuzz's guards (test_fuzz_*): a wall-clock limit per example, an empty working directory
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture
+def time_limit() -> Iterator[TimeLimit]:
+    """``with time_limit(seconds): ...`` raises ``ExampleHang`` when the block runs too long (SIGALRM)."""
+
+    def on_alarm(signum: int, frame: FrameType | None) -> None:
+        raise ExampleHang("an example ran past its wall-clock limit (a hang)")
+
+    @contextlib.contextmanager
+    def limit(seconds: float) -> Iterator[None]:
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            yield
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    try:
+        yield limit
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.fixture
+def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in an empty ``tmp_path``: relative work_dirs and every payload's marker land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import explain, run_cli
+from tests.helpers import FAST, explain, run_cli
 
-FAST = ["~param_scheduler", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
 INVALID = ["train_cfg.max_epochs=0", "+train_cfg.max_epoch=3", "optim_wrapper.optimizer.type=Adamm"]
 
 

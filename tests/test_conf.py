@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from omegaconf import DictConfig, OmegaConf
 
 from examples.train_python_config import seed_config
-from typedrunner.compose import CLI_KEYS, compose, to_plain, to_runner_config
+from tests.helpers import CONF
+from typedrunner.app.compose import CLI_KEYS, compose, to_plain, to_runner_config
 from typedrunner.config import (
     SGD,
     Adam,
@@ -28,6 +29,7 @@ from typedrunner.config import (
     CosineAnnealingLR,
     DataLoader,
     DefaultSampler,
+    EpochBasedTrainLoop,
     LoggerHook,
     MultiStepLR,
     RunnerConfig,
@@ -35,10 +37,8 @@ from typedrunner.config import (
 )
 from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.errors import ConfigError
-from typedrunner.lazy import Lazy
+from typedrunner.registry.lazy import Lazy
 
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
 GLOBAL_PACKAGE = "# @package _global_"
 
 
@@ -284,7 +284,7 @@ def test_command_line_overrides_win_over_experiment_and_global_groups(
         ],
         work_dir,
     )
-    assert config.train_cfg is not None
+    assert isinstance(config.train_cfg, EpochBasedTrainLoop)
     assert config.train_cfg.max_epochs == max_epochs
     assert isinstance(config.train_dataloader, DataLoader)
     assert config.train_dataloader.batch_size == batch_size

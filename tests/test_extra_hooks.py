@@ -1,6 +1,4 @@
-"""The custom hooks (EMA, early stopping, cache emptying, buffer sync, profiling) in real runs, and
-the run options around them: dynamic validation intervals, torch.compile, torchmetrics metrics and
-the DataLoader's multiprocessing start method."""
+"""The custom hooks (EMA, early stopping, cache emptying, buffer sync, profiling) in real runs."""
 
 from __future__ import annotations
 
@@ -14,34 +12,23 @@ import pytest
 import torch
 from torch import Tensor
 
-from typedrunner import lazy
+from tests.helpers import ITERS, Weights, parameters_of, read_checkpoint, weights_close
 from typedrunner.config import (
     CheckpointHook,
-    DataLoader,
     DefaultHooks,
-    DefaultSampler,
-    EnvCfg,
     Evaluator,
-    MpCfg,
     TrainLoop,
 )
-from typedrunner.extra_hooks import EarlyStoppingHook, EMAHook, EmptyCacheHook, ProfilerHook, SyncBuffersHook
-from typedrunner.hooks import Hook
+from typedrunner.hooks import EarlyStoppingHook, EMAHook, EmptyCacheHook, Hook, ProfilerHook, RunView, SyncBuffersHook
 from typedrunner.runner import Runner
 from typedrunner.testing import (
     EpochToMetric,
     Interrupt,
     Interrupted,
     ScriptedMetric,
-    ToyDataset,
     ToyMetric,
-    ToyModel,
     toy_config,
 )
-
-ITERS = 4  # toy_config: 64 training samples, batch 16
-
-Weights = dict[str, Tensor]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -58,12 +45,12 @@ class Trajectory(Hook):
         self.after_validation: list[Weights] = []
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
-        self.params.append(_params(runner.model))
+        self.params.append(parameters_of(runner.model))
 
-    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
-        self.after_validation.append(_params(runner.model))
+    def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
+        self.after_validation.append(parameters_of(runner.model))
 
 
 class WeightsMetric(ToyMetric):
@@ -77,41 +64,8 @@ class WeightsMetric(ToyMetric):
 
     def process(self, data_batch: Any, data_samples: Any) -> None:
         assert self.model is not None
-        self.seen.append(_params(self.model))
+        self.seen.append(parameters_of(self.model))
         super().process(data_batch, data_samples)
-
-
-class ValidatedAt(Hook):
-    """The epoch and iteration of every validation."""
-
-    def __init__(self) -> None:
-        self.at: list[tuple[int, int]] = []
-
-    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
-        self.at.append((runner.epoch, runner.iter))
-
-
-class CompilingProbe(ToyModel):
-    """ToyModel that counts its forwards, and those torch.compile traced (in buffers, so that a traced
-    graph counts too; not persistent, so the state_dict is ToyModel's)."""
-
-    forwards: Tensor
-    traced: Tensor
-
-    def __init__(self, dim: int = 4, hidden: int = 8) -> None:
-        super().__init__(dim=dim, hidden=hidden)
-        self.register_buffer("forwards", torch.zeros((), dtype=torch.long), persistent=False)
-        self.register_buffer("traced", torch.zeros((), dtype=torch.long), persistent=False)
-
-    def forward(self, data: Tensor, labels: Tensor, mode: str = "tensor") -> Any:
-        self.forwards.add_(1)
-        if torch.compiler.is_compiling():
-            self.traced.add_(1)
-        return super().forward(data, labels, mode)
-
-    def counts(self) -> tuple[int, int]:
-        """(forwards, traced forwards)."""
-        return int(self.forwards), int(self.traced)
 
 
 @pytest.fixture
@@ -120,21 +74,13 @@ def cpu_only(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
 
-def _params(model: torch.nn.Module) -> Weights:
-    return {name: p.detach().clone() for name, p in model.named_parameters()}
-
-
-def _close(a: Weights, b: Weights) -> bool:
-    return a.keys() == b.keys() and all(torch.allclose(a[k], b[k], rtol=1e-5, atol=1e-7) for k in a)
-
-
 def _equal(a: Weights, b: Weights) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 def _ema_weights(hook: EMAHook) -> Weights:
     assert hook.ema is not None
-    return _params(hook.ema.module)
+    return parameters_of(hook.ema.module)
 
 
 def _hand_ema(trajectory: Sequence[Weights], updates: Sequence[int], momentum: float) -> Weights:
@@ -146,11 +92,6 @@ def _hand_ema(trajectory: Sequence[Weights], updates: Sequence[int], momentum: f
         ema = dict(weights) if ema is None else {k: (1 - momentum) * ema[k] + momentum * weights[k] for k in weights}
     assert ema is not None
     return ema
-
-
-def _load(path: Path) -> dict[str, Any]:
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
-    return state
 
 
 # ----------------------------------------------------------------------------------------------
@@ -172,7 +113,7 @@ def test_ema_is_the_moving_average_of_the_weights_and_validation_uses_it(
     runner = Runner(
         toy_config(tmp_path, max_epochs=3, custom_hooks=[ema, trajectory], val_evaluator=Evaluator(metrics=[metric]))
     )
-    initial = _params(runner.model)
+    initial = parameters_of(runner.model)
     metric.model = runner.model
     runner.train()
     assert len(trajectory.params) == 3 * ITERS
@@ -180,17 +121,17 @@ def test_ema_is_the_moving_average_of_the_weights_and_validation_uses_it(
     # after training: the hand-computed average over the updates
     assert ema.ema is not None and int(ema.ema.n_averaged) == len(updates)
     final_ema = _ema_weights(ema)
-    assert _close(final_ema, _hand_ema(trajectory.params, updates, momentum))
-    assert not _close(final_ema, trajectory.params[-1])  # an average, not the last weights
-    assert not _close(final_ema, initial)
+    assert weights_close(final_ema, _hand_ema(trajectory.params, updates, momentum))
+    assert not weights_close(final_ema, trajectory.params[-1])  # an average, not the last weights
+    assert not weights_close(final_ema, initial)
 
     # each validation (after epochs 1, 2, 3) ran on the average so far; the model got its own back
     assert len(metric.seen) == 3
     for epoch, (validated, restored) in enumerate(zip(metric.seen, trajectory.after_validation, strict=True), start=1):
         done = [i for i in updates if i < epoch * ITERS]
-        assert _close(validated, _hand_ema(trajectory.params, done, momentum)), epoch
+        assert weights_close(validated, _hand_ema(trajectory.params, done, momentum)), epoch
         assert _equal(restored, trajectory.params[epoch * ITERS - 1]), epoch
-    assert _equal(_params(runner.model), trajectory.params[-1])
+    assert _equal(parameters_of(runner.model), trajectory.params[-1])
 
 
 def test_ema_state_is_checkpointed_and_an_interrupted_run_resumes_it(tmp_path: Path) -> None:
@@ -208,10 +149,10 @@ def test_ema_state_is_checkpointed_and_an_interrupted_run_resumes_it(tmp_path: P
     whole, whole_ema, whole_trajectory = ema_run(tmp_path / "whole", None, False)
 
     # epoch_1.pth holds the average of the first epoch's 4 iterations
-    saved = _load(tmp_path / "whole" / "epoch_1.pth")["hooks"]["EMAHook"]
+    saved = read_checkpoint(tmp_path / "whole" / "epoch_1.pth")["hooks"]["EMAHook"]
     assert int(saved["n_averaged"]) == ITERS
     module = {k.removeprefix("module."): v for k, v in saved.items() if k.startswith("module.")}
-    assert _close(module, _hand_ema(whole_trajectory.params, range(ITERS), 0.3))
+    assert weights_close(module, _hand_ema(whole_trajectory.params, range(ITERS), 0.3))
 
     # crash in epoch 2 (after epoch_1.pth), resume: the same average and weights at the end, bit for bit
     ema_run(tmp_path / "split", ITERS + 2, False)
@@ -220,13 +161,13 @@ def test_ema_state_is_checkpointed_and_an_interrupted_run_resumes_it(tmp_path: P
     assert resumed_ema.ema is not None and whole_ema.ema is not None
     assert int(resumed_ema.ema.n_averaged) == int(whole_ema.ema.n_averaged) == 3 * ITERS
     assert _equal(_ema_weights(resumed_ema), _ema_weights(whole_ema))
-    assert _equal(_params(resumed.model), _params(whole.model))
+    assert _equal(parameters_of(resumed.model), parameters_of(whole.model))
 
 
 def test_ema_before_begin_iter_validates_the_initial_weights(tmp_path: Path) -> None:
     ema, metric = EMAHook(momentum=0.5, begin_iter=ITERS), WeightsMetric()
     runner = Runner(toy_config(tmp_path, max_epochs=1, custom_hooks=[ema], val_evaluator=Evaluator(metrics=[metric])))
-    initial = _params(runner.model)
+    initial = parameters_of(runner.model)
     metric.model = runner.model
     runner.train()
     assert ema.ema is not None and int(ema.ema.n_averaged) == 0  # no update in the first epoch
@@ -344,7 +285,10 @@ def test_early_stopping_state_is_checkpointed_and_resumed(tmp_path: Path) -> Non
     assert whole.epoch == 5 and (whole_hook.best, whole_hook.wait) == (60.0, 3)
 
     _stopping_resume_run(tmp_path / "split", 15, False, checkpoint)
-    assert _load(tmp_path / "split" / "iter_14.pth")["hooks"]["EarlyStoppingHook"] == {"best": 60.0, "wait": 1}
+    assert read_checkpoint(tmp_path / "split" / "iter_14.pth")["hooks"]["EarlyStoppingHook"] == {
+        "best": 60.0,
+        "wait": 1,
+    }
     resumed, hook = _stopping_resume_run(tmp_path / "split", None, True, checkpoint)
     # 61 (epoch 4) and 60 (epoch 5) are the second and third without improvement: it stops as the
     # whole run does (a hook starting afresh would take 61 as its best and go on)
@@ -401,11 +345,11 @@ class TraceWatcher(Hook):
         self.after_epoch: list[bool] = []
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
         self.after_iter.append(self.path.is_file())
 
-    def after_train_epoch(self, runner: Runner) -> None:
+    def after_train_epoch(self, runner: RunView) -> None:
         self.after_epoch.append(self.path.is_file())
 
 
@@ -434,141 +378,3 @@ def test_profiler_writes_a_chrome_trace(
     assert isinstance(events, list) and events
     names = {str(e.get("name", "")) for e in events}
     assert any(name.startswith("aten::") for name in names)  # torch ops were recorded
-
-
-# ----------------------------------------------------------------------------------------------
-# dynamic_intervals
-# ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("train_cfg", "validated_at"),
-    [
-        # every epoch, then from epoch 2 every second epoch (and the last)
-        (TrainLoop(max_epochs=6, val_interval=1, dynamic_intervals=[(2, 2)]), [1, 2, 4, 6]),
-        (TrainLoop(max_epochs=7, val_interval=1, dynamic_intervals=[(3, 3), (5, 1)]), [1, 2, 3, 5, 6, 7]),
-        # iterations: every 3, then from 6 every 2
-        (TrainLoop(by_epoch=False, max_iters=12, val_interval=3, dynamic_intervals=[(6, 2)]), [3, 6, 8, 10, 12]),
-        (TrainLoop(by_epoch=False, max_iters=13, val_interval=2, dynamic_intervals=[(5, 4)]), [2, 4, 8, 12, 13]),
-    ],
-    ids=["epochs", "epochs-two-changes", "iterations", "iterations-and-the-end"],
-)
-def test_dynamic_intervals_change_when_validation_runs(
-    tmp_path: Path, train_cfg: TrainLoop, validated_at: list[int]
-) -> None:
-    watcher = ValidatedAt()
-    by_epoch = bool(train_cfg.by_epoch)
-    runner = Runner(
-        toy_config(
-            tmp_path,
-            train_cfg=train_cfg,
-            custom_hooks=[watcher],
-            default_hooks=DefaultHooks(checkpoint=None),
-        )
-    )
-    runner.train()
-    assert [epoch if by_epoch else it for epoch, it in watcher.at] == validated_at
-    assert len(runner.metric_history) == len(validated_at)
-
-
-# ----------------------------------------------------------------------------------------------
-# compile
-# ----------------------------------------------------------------------------------------------
-def test_compile_trains_with_unprefixed_state_dict_keys(tmp_path: Path) -> None:
-    runner = Runner(toy_config(tmp_path, max_epochs=2, model=lazy(CompilingProbe), compile={"backend": "eager"}))
-    initial = _params(runner.model)
-    runner.train()
-    model = runner.model
-    assert isinstance(model, CompilingProbe)
-    forwards, traced = model.counts()
-    assert forwards == traced == 2 * ITERS + 2  # every training and validation forward was compiled
-    assert not _close(_params(model), initial)  # it trained
-
-    plain = ToyModel(dim=4, hidden=8)
-    assert list(model.state_dict()) == list(plain.state_dict())  # no '_orig_mod.' prefix
-    state = _load(tmp_path / "epoch_2.pth")["state_dict"]
-    assert not any("_orig_mod" in key for key in state)
-    plain.load_state_dict(state)  # strict: the checkpoint fits an uncompiled model
-    data = ToyDataset(size=32, seed=1).data
-    with torch.no_grad():
-        assert torch.allclose(plain(data, None), model(data, None), atol=1e-6)
-
-
-def test_compile_off_does_not_trace(tmp_path: Path) -> None:
-    runner = Runner(toy_config(tmp_path, max_epochs=1, model=lazy(CompilingProbe)))
-    runner.train()
-    assert isinstance(runner.model, CompilingProbe)
-    assert runner.model.counts() == (ITERS + 1, 0)  # so the count above can tell
-
-
-# ----------------------------------------------------------------------------------------------
-# torchmetrics
-# ----------------------------------------------------------------------------------------------
-def _built_accuracy() -> Any:
-    from torchmetrics.classification import MulticlassAccuracy
-
-    return MulticlassAccuracy(num_classes=2, average="micro")
-
-
-@pytest.mark.parametrize(
-    "spec",
-    [
-        pytest.param("built", id="built-object"),
-        pytest.param(
-            {"type": "torchmetrics.classification.MulticlassAccuracy", "num_classes": 2, "average": "micro"},
-            id="dotted-path",
-        ),
-    ],
-)
-def test_torchmetrics_accuracy_equals_toy_metric(tmp_path: Path, spec: Any) -> None:
-    metric = _built_accuracy() if spec == "built" else spec
-    runner = Runner(toy_config(tmp_path, max_epochs=3, val_evaluator=Evaluator(metrics=[lazy(ToyMetric), metric])))
-    runner.train()
-    history = runner.metric_history
-    assert len(history) == 3
-    assert all(m.keys() == {"accuracy", "MulticlassAccuracy"} for m in history)
-    for metrics in history:
-        assert metrics["MulticlassAccuracy"] == pytest.approx(metrics["accuracy"] / 100, rel=1e-6)
-    assert len({m["accuracy"] for m in history}) > 1  # the values move: each validation is compared anew
-
-
-# ----------------------------------------------------------------------------------------------
-# env_cfg.mp_cfg.mp_start_method
-# ----------------------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    ("start_method", "num_workers", "expected"),
-    [("spawn", 1, "spawn"), ("forkserver", 2, "forkserver"), (None, 1, None), ("spawn", 0, None)],
-)
-def test_mp_start_method_reaches_the_dataloader(
-    tmp_path: Path, start_method: Any, num_workers: int, expected: str | None
-) -> None:
-    loader = DataLoader(
-        dataset=lazy(ToyDataset, size=64, seed=0),
-        sampler=DefaultSampler(shuffle=True),
-        batch_size=16,
-        num_workers=num_workers,
-    )
-    runner = Runner(
-        toy_config(tmp_path, train_dataloader=loader, env_cfg=EnvCfg(mp_cfg=MpCfg(mp_start_method=start_method)))
-    )
-    assert runner.train_dataloader is not None
-    assert runner.train_dataloader.num_workers == num_workers
-    context = runner.train_dataloader.multiprocessing_context
-    assert (context.get_start_method() if context is not None else None) == expected
-
-
-def test_early_stopping_monitor_is_checked_against_the_metric_names(tmp_path: Path) -> None:
-    """A monitor the evaluator never returns would never stop anything: refused before training."""
-    from typedrunner.errors import ContractError
-    from typedrunner.testing import RecordingHook
-
-    recorder = RecordingHook()
-    runner = Runner(
-        toy_config(tmp_path, custom_hooks=[{"type": "EarlyStoppingHook", "monitor": "acc", "patience": 2}, recorder])
-    )
-    problems = [p for p in runner.check() if p.severity == "error"]
-    assert [p.path for p in problems] == ["custom_hooks[0].monitor"]
-    assert "did you mean accuracy" in problems[0].message
-    with pytest.raises(ContractError):
-        runner.train()
-    assert "before_train_iter" not in recorder.names()
-    good = Runner(toy_config(tmp_path / "good", custom_hooks=[lazy(EarlyStoppingHook, monitor="accuracy")]))
-    assert not [p for p in good.check() if p.severity == "error"]

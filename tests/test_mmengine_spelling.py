@@ -23,9 +23,9 @@ from torch.optim import Adam
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from typedrunner import DATASETS, METRICS, MODELS, BaseMetric, BaseModel, Config, ConfigError, Runner
-from typedrunner.checkpoint import load_checkpoint
 from typedrunner.config import TypedRunnerWarning
-from typedrunner.optim import OptimWrapper as RuntimeOptimWrapper
+from typedrunner.parts.checkpoint import load_checkpoint
+from typedrunner.parts.optim import OptimWrapper as RuntimeOptimWrapper
 
 # --------------------------------------------------------------------------------------------
 # The tutorial's parts (model, dataset, metric), registered with MMEngine's decorators

@@ -33,10 +33,10 @@ from typedrunner.config import (
     TrainLoop,
     ValLoop,
 )
-from typedrunner.hooks import Hook
+from typedrunner.hooks import Hook, RunView
 from typedrunner.model import BaseModel
-from typedrunner.optim import AmpOptimWrapper
-from typedrunner.optim import OptimWrapper as BuiltOptimWrapper
+from typedrunner.parts.optim import AmpOptimWrapper
+from typedrunner.parts.optim import OptimWrapper as BuiltOptimWrapper
 from typedrunner.runner import Runner
 from typedrunner.testing import RecordingHook, ToyDataset, ToyModel, toy_config
 
@@ -55,7 +55,7 @@ class BatchHook(Hook):
         self.weights: list[dict[str, Tensor]] = []
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
         assert outputs is not None
         self.inputs.append(data_batch[0].clone())
@@ -71,7 +71,7 @@ class MetricsHook(Hook):
     def __init__(self) -> None:
         self.at: list[tuple[int, dict[str, float]]] = []
 
-    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+    def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         self.at.append((runner.iter, dict(metrics or {})))
 
 
@@ -92,7 +92,7 @@ class AutocastModel(ToyModel):
 class ForgetProbeForwards(Hook):
     """Clears AutocastModel's record when training starts (the contract probe ran one forward before)."""
 
-    def before_train(self, runner: Runner) -> None:
+    def before_train(self, runner: RunView) -> None:
         assert isinstance(runner.model, AutocastModel)
         runner.model.seen.clear()
 

@@ -16,13 +16,10 @@ from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
 from examples.train_python_config import seed_config
-from typedrunner.compose import compose, register_experiment, to_runner_config
+from tests.helpers import CONF, FAST, REPO
+from typedrunner.app.compose import compose, register_experiment, to_runner_config
+from typedrunner.app.schema import editor_schemas
 from typedrunner.config import Adam, MultiStepLR, OptimWrapper, RunnerConfig, TrainLoop
-from typedrunner.schema import editor_schemas
-
-REPO = Path(__file__).resolve().parents[1]
-CONF = REPO / "conf"
-FAST = ["~param_scheduler", "train_dataloader.num_workers=0", "val_dataloader.num_workers=0"]
 
 
 def _compose(overrides: list[str]) -> RunnerConfig:
@@ -120,7 +117,7 @@ def test_the_schema_files_are_up_to_date() -> None:
 def test_schema_descriptions_come_from_the_docstrings() -> None:
     whole = editor_schemas()["runner.schema.json"]
     assert whole["properties"]["model"]["description"].startswith("The network")
-    train = whole["$defs"]["TrainLoop"]["properties"]["max_epochs"]
+    train = whole["$defs"]["EpochBasedTrainLoop"]["properties"]["max_epochs"]
     assert train["description"] == "Number of epochs to train (epoch-based loop)."
 
 

@@ -14,7 +14,6 @@ import typedrunner.hooks
 from typedrunner.config import Adam, DataLoader, MultiStepLR, OptimWrapper, RunnerConfig
 from typedrunner.errors import ConfigError, did_you_mean
 from typedrunner.evaluator import BaseMetric
-from typedrunner.lazy import Lazy, lazy
 from typedrunner.model import BaseModel
 from typedrunner.registry import (
     DATASETS,
@@ -27,6 +26,7 @@ from typedrunner.registry import (
     Registry,
     import_object,
 )
+from typedrunner.registry.lazy import Lazy, lazy
 
 # --------------------------------------------------------------------------------------------
 # Module-level parts (importable by dotted path: tests.test_registry_lazy.<Name>)

@@ -19,8 +19,9 @@ import typedrunner.config as schemas
 from examples.seed_mlp import MyAwesomeModel, MyDataset
 from examples.train_manual import build_runner
 from examples.train_python_config import seed_config
+from tests.helpers import runner_weights
 from typedrunner import ConfigError, lazy
-from typedrunner.compose import compose, to_runner_config
+from typedrunner.app.compose import compose, to_runner_config
 from typedrunner.config import (
     Adam,
     CheckpointHook,
@@ -36,8 +37,8 @@ from typedrunner.config import (
     TrainLoop,
     ValLoop,
 )
-from typedrunner.hooks import Hook
-from typedrunner.optim import OptimWrapper as RuntimeOptimWrapper
+from typedrunner.hooks import Hook, RunView
+from typedrunner.parts.optim import OptimWrapper as RuntimeOptimWrapper
 from typedrunner.runner import Runner
 from typedrunner.testing import RecordingHook, ToyDataset, ToyMetric, ToyModel, toy_config
 
@@ -53,7 +54,7 @@ class AfterEpochOnly(Hook):
     def __init__(self) -> None:
         self.epochs: list[int] = []
 
-    def after_train_epoch(self, runner: Runner) -> None:
+    def after_train_epoch(self, runner: RunView) -> None:
         self.epochs.append(runner.epoch)
 
 
@@ -66,7 +67,7 @@ class TickHook(Hook):
     def __init__(self) -> None:
         self.ticks: list[int] = []
 
-    def before_train_epoch(self, runner: Runner) -> None:
+    def before_train_epoch(self, runner: RunView) -> None:
         self.ticks.append(next(_TICKS))
 
 
@@ -91,14 +92,14 @@ class LrHook(Hook):
         self.per_epoch: list[float] = []
         self.per_iter: list[float] = []
 
-    def _lr(self, runner: Runner) -> float:
+    def _lr(self, runner: RunView) -> float:
         assert isinstance(runner.optim_wrapper, RuntimeOptimWrapper)
         return runner.optim_wrapper.get_lr()[0]
 
-    def before_train_epoch(self, runner: Runner) -> None:
+    def before_train_epoch(self, runner: RunView) -> None:
         self.per_epoch.append(self._lr(runner))
 
-    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None) -> None:
         self.per_iter.append(self._lr(runner))
 
 
@@ -108,7 +109,7 @@ class SnapshotHook(Hook):
     def __init__(self) -> None:
         self.weights: dict[str, Tensor] = {}
 
-    def before_train(self, runner: Runner) -> None:
+    def before_train(self, runner: RunView) -> None:
         self.weights = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
 
 
@@ -119,14 +120,10 @@ class LossHook(Hook):
         self.losses: list[Tensor] = []
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
         assert outputs is not None
         self.losses.append(outputs["loss"].detach().clone())
-
-
-def _weights(runner: Runner) -> dict[str, Tensor]:
-    return {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
 
 
 def _assert_same_weights(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> None:
@@ -233,7 +230,7 @@ def test_checkpoints_every_epoch_with_pointer_and_safe_contents(tmp_path: Path) 
 
     state = torch.load(pointer, map_location="cpu", weights_only=True)
     assert {"state_dict", "optimizer", "param_schedulers", "meta"} <= state.keys()
-    _assert_same_weights(state["state_dict"], _weights(runner))
+    _assert_same_weights(state["state_dict"], runner_weights(runner))
     assert state["meta"]["epoch"] == 3
     assert state["meta"]["iter"] == 3 * TOY_ITERS_PER_EPOCH
     assert state["meta"]["seed"] == 0
@@ -343,7 +340,7 @@ def test_multistep_lr_by_iteration(tmp_path: Path) -> None:
 def test_load_from_loads_weights_before_training(tmp_path: Path) -> None:
     first = Runner(toy_config(tmp_path / "a", max_epochs=1))
     first.train()
-    trained = _weights(first)
+    trained = runner_weights(first)
 
     snapshot, recorder = SnapshotHook(), RecordingHook()
     cfg = toy_config(
@@ -353,10 +350,10 @@ def test_load_from_loads_weights_before_training(tmp_path: Path) -> None:
         load_from=str(tmp_path / "a" / "epoch_1.pth"),
         custom_hooks=[snapshot, recorder],
     )
-    fresh = _weights(Runner(toy_config(tmp_path / "c", max_epochs=1, seed=1)))
+    fresh = runner_weights(Runner(toy_config(tmp_path / "c", max_epochs=1, seed=1)))
     assert any(not torch.equal(fresh[k], trained[k]) for k in trained)  # the test can tell them apart
     second = Runner(cfg)  # load_from is applied at construction, before anything is written
-    _assert_same_weights(_weights(second), trained)
+    _assert_same_weights(runner_weights(second), trained)
     second.train()
     _assert_same_weights(snapshot.weights, trained)
     assert "after_load_checkpoint" in recorder.names()
@@ -488,14 +485,14 @@ def test_seed_model_losses_match_a_hand_written_loop(tmp_path: Path) -> None:
     assert len(losses.losses) == len(expected) == epochs * size // batch
     for i, (got, want) in enumerate(zip(losses.losses, expected, strict=True)):
         assert torch.equal(got, want), f"iteration {i}: runner {got.item()!r} != hand loop {want.item()!r}"
-    _assert_same_weights(_weights(runner), model.state_dict())
+    _assert_same_weights(runner_weights(runner), model.state_dict())
 
 
 def test_same_seed_gives_bit_identical_weights(tmp_path: Path) -> None:
     def final(work_dir: Path, seed: int) -> dict[str, Tensor]:
         runner = Runner(toy_config(work_dir, max_epochs=2, seed=seed, default_hooks=DefaultHooks(checkpoint=None)))
         runner.train()
-        return _weights(runner)
+        return runner_weights(runner)
 
     a, b, c = final(tmp_path / "a", 7), final(tmp_path / "b", 7), final(tmp_path / "c", 8)
     _assert_same_weights(a, b)

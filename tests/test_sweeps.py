@@ -21,19 +21,10 @@ import pytest
 from hydra.core.utils import JobReturn, JobStatus
 from omegaconf import OmegaConf
 
-from typedrunner.hydra_callbacks import SweepReport
-from typedrunner.report import axis_scale, main, plot_name, read_run
+from tests.helpers import ONE_EPOCH, REPO, REPORT, SLURM_JOB, explain
+from typedrunner.app.report import axis_scale, main, plot_name, read_run
+from typedrunner.app.sweep_callbacks import SweepReport
 
-REPO = Path(__file__).resolve().parents[1]
-ONE_EPOCH = [
-    "+experiment=mlp",
-    "train_cfg.max_epochs=1",
-    "train_cfg.val_begin=1",
-    "~param_scheduler",
-    "train_dataloader.num_workers=0",
-    "val_dataloader.num_workers=0",
-]
-REPORT = "hydra/callbacks=sweep_report"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
@@ -49,10 +40,6 @@ def run(args: Sequence[str], env: dict[str, str] | None = None) -> subprocess.Co
     return subprocess.run(
         [sys.executable, *args], cwd=REPO, env=env or child_env(), capture_output=True, text=True, timeout=300
     )
-
-
-def explain(result: subprocess.CompletedProcess[str]) -> str:
-    return f"exit {result.returncode}\n--- stdout ---\n{result.stdout[-3000:]}\n--- stderr ---\n{result.stderr[-3000:]}"
 
 
 def report_rows(sweep_dir: Path) -> list[dict[str, str]]:
@@ -231,57 +218,9 @@ def test_optuna_three_trials_best_value_is_a_logged_metric(tmp_path: Path) -> No
 # --------------------------------------------------------------------------------------------
 # SLURM (hydra-submitit-launcher): no cluster here, so do what the launcher and a node would do
 # --------------------------------------------------------------------------------------------
-SLURM_JOB = "4242"
-
-
-def pickle_slurm_job(sweep_dir: str) -> None:
-    """Run in a child process: compose ``hydra/launcher=slurm`` as ``python -m typedrunner -m`` does,
-    instantiate the launcher, render its sbatch header with submitit, and pickle job 0 exactly as
-    ``SlurmLauncher.launch`` hands it to submitit (``DelayedSubmission(launcher, *job_params)``)."""
-    from hydra import compose, initialize_config_dir
-    from hydra._internal.callbacks import Callbacks
-    from hydra.core.global_hydra import GlobalHydra
-    from hydra.core.plugins import Plugins
-    from hydra.core.singleton import Singleton
-    from hydra.types import HydraContext
-    from submitit.helpers import DelayedSubmission
-    from submitit.slurm.slurm import SlurmExecutor, _make_sbatch_string
-
-    from typedrunner.cli import _task
-
-    overrides = ["hydra/launcher=slurm", REPORT, "hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep_dir}", *ONE_EPOCH]
-    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
-        cfg = compose("config", overrides=overrides, return_hydra_config=True)
-        loader = GlobalHydra.instance().config_loader()
-        context = HydraContext(config_loader=loader, callbacks=Callbacks(cfg))
-        launcher: Any = Plugins.instance().instantiate_launcher(config=cfg, hydra_context=context, task_function=_task)
-    print("launcher:", type(launcher).__name__)
-
-    names = SlurmExecutor._equivalence_dict()
-    skip = ("submitit_folder", "max_num_timeout")
-    sbatch: dict[str, Any] = {str(names.get(k, k)): v for k, v in launcher.params.items() if k not in skip}
-    sbatch["mem"] = f"{sbatch['mem']}GB"
-    print(
-        _make_sbatch_string(
-            command="python -m submitit.core._submit", folder=launcher.params["submitit_folder"], map_count=1, **sbatch
-        )
-    )
-
-    job_params = (
-        [*ONE_EPOCH, "optim_wrapper.optimizer.lr=0.01"],
-        "hydra.sweep.dir",
-        0,
-        "job_id_for_0",
-        Singleton.get_state(),
-    )
-    folder = Path(launcher.params["submitit_folder"].replace("%j", f"{SLURM_JOB}_0"))
-    folder.mkdir(parents=True)
-    DelayedSubmission(launcher, *job_params).dump(folder / f"{SLURM_JOB}_0_submitted.pkl")
-
-
 def test_slurm_preset_composes_and_its_job_pickles_and_runs(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
-    code = f"from tests.test_sweeps import pickle_slurm_job; pickle_slurm_job({str(sweep_dir)!r})"
+    code = f"from tests.helpers import pickle_slurm_job; pickle_slurm_job({str(sweep_dir)!r})"
     submitted = run(["-c", code])
     assert submitted.returncode == 0, explain(submitted)
     assert "launcher: SlurmLauncher" in submitted.stdout

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from typedrunner._version import __version__
 from typedrunner.config import Config, RunnerConfig
 from typedrunner.errors import ConfigError, ContractError, TypedRunnerError
-from typedrunner.lazy import Lazy, lazy
-from typedrunner.registry import DATASETS, HOOKS, METRICS, MODELS
-
-__version__ = "0.1.0"
+from typedrunner.registry.lazy import Lazy, lazy
+from typedrunner.registry.registries import DATASETS, HOOKS, METRICS, MODELS
 
 if TYPE_CHECKING:
-    from typedrunner.evaluator import BaseMetric
-    from typedrunner.hooks import Hook
-    from typedrunner.model import BaseModel
-    from typedrunner.runner import Runner
+    from typedrunner.engine.runner import Runner
+    from typedrunner.parts.evaluator import BaseMetric
+    from typedrunner.parts.hooks.base import Hook
+    from typedrunner.parts.model import BaseModel
 
 __all__ = [
     "DATASETS",

@@ -1,3 +1,3 @@
-from typedrunner.cli import main
+from typedrunner.app.cli import main
 
 main()

@@ -1,4 +1,5 @@
-"""The errors typedrunner raises, and the one place a list of problems is rendered for a user."""
+"""Every exception and warning typedrunner raises, the ``Problem`` record, and the helpers that
+make problems: one place to read, and change, what a user is told."""
 
 from __future__ import annotations
 
@@ -6,21 +7,55 @@ import difflib
 import functools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 __all__ = [
+    "CheckpointError",
     "ConfigError",
     "ContractError",
+    "DataLoadingError",
+    "NonFiniteLossError",
     "Problem",
+    "TrainingStopped",
     "TypedRunnerError",
+    "TypedRunnerWarning",
     "did_you_mean",
     "format_path",
+    "refuse",
     "render_problems",
+    "warning",
 ]
 
 
 class TypedRunnerError(Exception):
     """Base class of every error typedrunner raises on purpose."""
+
+
+class TypedRunnerWarning(UserWarning):
+    """A legal but questionable setting (a deprecated spelling, a setting with no effect here)."""
+
+
+class CheckpointError(TypedRunnerError):
+    """A checkpoint that cannot be written or read."""
+
+
+class TrainingStopped(TypedRunnerError):
+    """Training stopped on a signal (SIGTERM, SIGINT) after saving a resumable checkpoint."""
+
+    def __init__(self, signal_name: str, checkpoint: Path | None = None) -> None:
+        self.signal_name = signal_name
+        self.checkpoint = checkpoint
+        where = f"; resumable checkpoint {checkpoint}" if checkpoint else ""
+        super().__init__(f"stopped by {signal_name}{where}")
+
+
+class NonFiniteLossError(TypedRunnerError):
+    """The loss became NaN or infinite."""
+
+
+class DataLoadingError(TypedRunnerError):
+    """A dataset or a dataloader worker failed while training or validating."""
 
 
 Severity = Literal["error", "warning"]
@@ -94,6 +129,16 @@ class ContractError(ConfigError):
 
     def __init__(self, problems: Sequence[Problem], *, title: str = "configuration refused before training") -> None:
         super().__init__(problems, title=title)
+
+
+def refuse(path: str, message: str, value: Any = None, *, title: str = "invalid configuration") -> ConfigError:
+    """A ``ConfigError`` of one problem: ``raise refuse("optim_wrapper.dtype", "float16 needs CUDA")``."""
+    return ConfigError([Problem(path, message, value)], title=title)
+
+
+def warning(path: str, message: str, stage: str = "config") -> Problem:
+    """A finding that is reported and stops the run only in strict mode."""
+    return Problem(path, message, stage=stage, severity="warning")
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:

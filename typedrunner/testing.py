@@ -25,11 +25,10 @@ from typedrunner.config import (
     TrainLoop,
     ValLoop,
 )
-from typedrunner.evaluator import BaseMetric
-from typedrunner.hooks import Hook
-from typedrunner.lazy import lazy
-from typedrunner.model import BaseModel
-from typedrunner.runner import Runner
+from typedrunner.parts.evaluator import BaseMetric
+from typedrunner.parts.hooks.base import Hook, RunView
+from typedrunner.parts.model import BaseModel
+from typedrunner.registry.lazy import lazy
 
 __all__ = [
     "EpochToMetric",
@@ -98,72 +97,72 @@ class RecordingHook(Hook):
         """The events received, in order."""
         return [event for event, _, _ in self.calls]
 
-    def before_run(self, runner: Runner) -> None:
+    def before_run(self, runner: RunView) -> None:
         self.calls.append(("before_run", runner.epoch, runner.iter))
 
-    def after_run(self, runner: Runner) -> None:
+    def after_run(self, runner: RunView) -> None:
         self.calls.append(("after_run", runner.epoch, runner.iter))
 
-    def before_train(self, runner: Runner) -> None:
+    def before_train(self, runner: RunView) -> None:
         self.calls.append(("before_train", runner.epoch, runner.iter))
 
-    def after_train(self, runner: Runner) -> None:
+    def after_train(self, runner: RunView) -> None:
         self.calls.append(("after_train", runner.epoch, runner.iter))
 
-    def before_train_epoch(self, runner: Runner) -> None:
+    def before_train_epoch(self, runner: RunView) -> None:
         self.calls.append(("before_train_epoch", runner.epoch, runner.iter))
 
-    def after_train_epoch(self, runner: Runner) -> None:
+    def after_train_epoch(self, runner: RunView) -> None:
         self.calls.append(("after_train_epoch", runner.epoch, runner.iter))
 
-    def before_train_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+    def before_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None) -> None:
         self.calls.append(("before_train_iter", runner.epoch, runner.iter))
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
         self.calls.append(("after_train_iter", runner.epoch, runner.iter))
 
-    def before_val(self, runner: Runner) -> None:
+    def before_val(self, runner: RunView) -> None:
         self.calls.append(("before_val", runner.epoch, runner.iter))
 
-    def after_val(self, runner: Runner) -> None:
+    def after_val(self, runner: RunView) -> None:
         self.calls.append(("after_val", runner.epoch, runner.iter))
 
-    def before_val_epoch(self, runner: Runner) -> None:
+    def before_val_epoch(self, runner: RunView) -> None:
         self.calls.append(("before_val_epoch", runner.epoch, runner.iter))
 
-    def after_val_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+    def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         self.calls.append(("after_val_epoch", runner.epoch, runner.iter))
 
-    def before_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+    def before_val_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None) -> None:
         self.calls.append(("before_val_iter", runner.epoch, runner.iter))
 
-    def after_val_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_val_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         self.calls.append(("after_val_iter", runner.epoch, runner.iter))
 
-    def before_test(self, runner: Runner) -> None:
+    def before_test(self, runner: RunView) -> None:
         self.calls.append(("before_test", runner.epoch, runner.iter))
 
-    def after_test(self, runner: Runner) -> None:
+    def after_test(self, runner: RunView) -> None:
         self.calls.append(("after_test", runner.epoch, runner.iter))
 
-    def before_test_epoch(self, runner: Runner) -> None:
+    def before_test_epoch(self, runner: RunView) -> None:
         self.calls.append(("before_test_epoch", runner.epoch, runner.iter))
 
-    def after_test_epoch(self, runner: Runner, metrics: Mapping[str, float] | None = None) -> None:
+    def after_test_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         self.calls.append(("after_test_epoch", runner.epoch, runner.iter))
 
-    def before_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None) -> None:
+    def before_test_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None) -> None:
         self.calls.append(("before_test_iter", runner.epoch, runner.iter))
 
-    def after_test_iter(self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+    def after_test_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
         self.calls.append(("after_test_iter", runner.epoch, runner.iter))
 
-    def before_save_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None:
+    def before_save_checkpoint(self, runner: RunView, checkpoint: dict[str, Any]) -> None:
         self.calls.append(("before_save_checkpoint", runner.epoch, runner.iter))
 
-    def after_load_checkpoint(self, runner: Runner, checkpoint: dict[str, Any]) -> None:
+    def after_load_checkpoint(self, runner: RunView, checkpoint: dict[str, Any]) -> None:
         self.calls.append(("after_load_checkpoint", runner.epoch, runner.iter))
 
 
@@ -207,12 +206,12 @@ class Interrupt(Hook):
         self.epochs = epochs
         self.iters = iters
 
-    def after_train_epoch(self, runner: Runner) -> None:
+    def after_train_epoch(self, runner: RunView) -> None:
         if self.epochs is not None and runner.epoch + 1 == self.epochs:
             raise Interrupted(f"after epoch {self.epochs}")
 
     def after_train_iter(
-        self, runner: Runner, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
     ) -> None:
         if self.iters is not None and runner.iter + 1 == self.iters:
             raise Interrupted(f"after iteration {self.iters}")
@@ -240,8 +239,8 @@ class EpochToMetric(Hook):
 
     priority = "HIGHEST"
 
-    def before_val_epoch(self, runner: Runner) -> None:
-        if runner.val_loop is not None:
-            for metric in runner.val_loop.evaluator.metrics:
+    def before_val_epoch(self, runner: RunView) -> None:
+        if runner.val_evaluator is not None:
+            for metric in runner.val_evaluator.metrics:
                 if isinstance(metric, ScriptedMetric):
                     metric.epoch = runner.epoch

@@ -6,6 +6,6 @@ ConfigStore. It validates to the same RunnerConfig as conf/experiment/mlp.yaml.
 """
 
 from examples.train_python_config import seed_config
-from typedrunner.compose import register_experiment
+from typedrunner.app.compose import register_experiment
 
 register_experiment("mlp_py", seed_config())

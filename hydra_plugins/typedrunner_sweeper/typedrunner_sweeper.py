@@ -58,8 +58,8 @@ class TypedRunnerSweeper(BasicSweeper):
         return super().sweep(arguments)
 
     def _validate(self, points: list[list[str]]) -> list[Problem]:
-        from typedrunner.compose import to_runner_config
-        from typedrunner.contract import cross_field_problems
+        from typedrunner.app.compose import to_runner_config
+        from typedrunner.check.cross_field import cross_field_problems
 
         assert self.config is not None and self.hydra_context is not None
         loader = self.hydra_context.config_loader
@@ -93,7 +93,7 @@ class TypedRunnerSweeper(BasicSweeper):
     @staticmethod
     def _probe(config: Any) -> list[Problem]:
         """The contract probe, once per distinct model and data (in a throwaway work_dir)."""
-        from typedrunner.runner import Runner
+        from typedrunner.engine.runner import Runner
 
         with tempfile.TemporaryDirectory(prefix="typedrunner_sweep_probe_") as tmp:
             try:

@@ -13,8 +13,17 @@ from torch import nn
 from typing_extensions import assert_type
 
 from typedrunner import Lazy, Runner, RunnerConfig, lazy
-from typedrunner.config import Adam, MultiStepLR, OptimWrapper, TrainLoop
+from typedrunner.config import (
+    Adam,
+    EpochBasedTrainLoop,
+    IterBasedTrainLoop,
+    MultiStepLR,
+    OptimWrapper,
+    TrainLoop,
+    TrainLoopConfig,
+)
 from typedrunner.evaluator import BaseMetric
+from typedrunner.hooks import Hook, Priority, RunView
 from typedrunner.model import BaseModel
 from typedrunner.registry import MODELS
 
@@ -48,7 +57,25 @@ params = [nn.Parameter(torch.zeros(1))]
 assert_type(Adam(lr=1e-3).build(params), torch.optim.Adam)
 assert_type(MultiStepLR(milestones=[4, 8]).build(Adam().build(params)), torch.optim.lr_scheduler.LRScheduler)
 Adam(lr="fast")  # type: ignore[arg-type]
-TrainLoop(max_epoch=3)  # type: ignore[call-arg]
+TrainLoop(max_epoch=3)  # type: ignore[call-overload]
+
+# The two kinds of train loop are a tagged union: each has its own length field, neither optional.
+assert_type(TrainLoop(max_epochs=3), EpochBasedTrainLoop)
+assert_type(TrainLoop(by_epoch=False, max_iters=30), IterBasedTrainLoop)
+assert_type(TrainLoop(max_epochs=3).max_epochs, int)
+_ = TrainLoop(max_epochs=3).max_iters  # type: ignore[attr-defined]
+loop_cfg: TrainLoopConfig = TrainLoop(by_epoch=False, max_iters=30)
+
+
+# A hook sees the run through RunView: typed counters, no access to the Runner's internals.
+class Tick(Hook):
+    priority = Priority.LOW
+
+    def after_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Any = None) -> None:
+        assert_type(runner.iter, int)
+        runner.request_stop()
+        _ = runner.state  # type: ignore[attr-defined]
+
 
 cfg = RunnerConfig(
     model=lazy(Net, layers=2),

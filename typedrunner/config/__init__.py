@@ -2,7 +2,7 @@
 
 from typedrunner.config.base import ConfigModel
 from typedrunner.config.data import DataLoader, DefaultSampler
-from typedrunner.config.env import AutoScaleLR, CompileCfg, DistCfg, EnvCfg, MpCfg, Randomness, TypedRunnerWarning
+from typedrunner.config.env import AutoScaleLR, CompileCfg, DistCfg, EnvCfg, MpCfg, Randomness
 from typedrunner.config.evaluator import Evaluator
 from typedrunner.config.file import Config
 from typedrunner.config.hooks import (
@@ -18,7 +18,15 @@ from typedrunner.config.logging import LogProcessor
 from typedrunner.config.optim import SGD, Adam, AdamW, ClipGrad, OptimWrapper, ParamMult, ParamwiseCfg
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.config.scheduler import CosineAnnealingLR, ExponentialLR, LinearLR, MultiStepLR, StepLR
-from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
+from typedrunner.config.train import (
+    EpochBasedTrainLoop,
+    IterBasedTrainLoop,
+    TestLoop,
+    TrainLoop,
+    TrainLoopConfig,
+    ValLoop,
+)
+from typedrunner.errors import TypedRunnerWarning  # re-exported: its home is typedrunner.errors
 
 __all__ = [
     "SGD",
@@ -37,8 +45,10 @@ __all__ = [
     "DistCfg",
     "DistSamplerSeedHook",
     "EnvCfg",
+    "EpochBasedTrainLoop",
     "Evaluator",
     "ExponentialLR",
+    "IterBasedTrainLoop",
     "IterTimerHook",
     "LinearLR",
     "LogProcessor",
@@ -55,6 +65,7 @@ __all__ = [
     "StepLR",
     "TestLoop",
     "TrainLoop",
+    "TrainLoopConfig",
     "TypedRunnerWarning",
     "ValLoop",
 ]

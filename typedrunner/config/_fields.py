@@ -1,38 +1,51 @@
-"""Field shapes shared by the schemas: "a typed config or a generic component", "a config or a built object"."""
+"""Field shapes shared by the schemas: "a typed config or a generic component".
+
+A field that takes ``{type: Name, ...}`` is written as one explicit tagged union, so that mypy and
+pydantic read the same type::
+
+    _Optimizers = Annotated[Adam, Tag("<Adam>")] | ... | Annotated[Lazy[Any], component, Tag(GENERIC)]
+    OptimizerConfig = Annotated[_Optimizers, Discriminator(by_type(_Optimizers))]
+
+``by_type`` picks the typed member whose ``type`` is given, and the generic, signature-checked
+``Lazy`` member otherwise (any other registered name, dotted path or class).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any, Union
+from collections.abc import Callable, Mapping
+from typing import Any, get_args
 
-from pydantic import Discriminator, Tag
+from pydantic import Tag
 
 from typedrunner.config.base import ConfigModel
-from typedrunner.lazy import Component, Lazy
 
-__all__ = ["typed_or_component"]
+__all__ = ["GENERIC", "by_type"]
 
-_GENERIC = "<component>"
+GENERIC = "<component>"
+"""The tag of the generic component member of a ``by_type`` union."""
 
 
-def typed_or_component(
-    typed: Mapping[str, type[ConfigModel]], component: Component, default_type: str | None = None
-) -> Any:
-    """A field that validates ``{type: Name, ...}`` into a typed schema when ``Name`` has one,
-    and into a signature-checked ``Lazy`` otherwise (any other registered name, dotted path or class).
-    """
+def by_type(members: object) -> Callable[[Any], str]:
+    """The discriminator of ``members``, a union of typed schemas tagged ``<Name>`` (``Name`` being
+    their ``type``) and a generic member tagged ``GENERIC``: the tags are read from the union itself."""
+    names = frozenset(
+        meta.tag[1:-1]
+        for member in get_args(members)
+        for meta in getattr(member, "__metadata__", ())
+        if isinstance(meta, Tag) and meta.tag != GENERIC
+    )
+    if not names:
+        raise TypeError(f"by_type needs a union of members tagged <Name>, not {members!r}")
 
     def pick(value: Any) -> str:
         if isinstance(value, ConfigModel):
             name = getattr(value, "type", None)
-            return f"<{name}>" if name in typed else _GENERIC
+            return f"<{name}>" if name in names else GENERIC
         if isinstance(value, Mapping):
-            name = value.get("type", default_type)
+            name = value.get("type")
             if isinstance(name, type) and name.__module__.startswith("torch."):
                 name = name.__name__  # MMEngine's ``type=torch.optim.Adam``: same as 'Adam'
-            return f"<{name}>" if isinstance(name, str) and name in typed else _GENERIC
-        return _GENERIC
+            return f"<{name}>" if isinstance(name, str) and name in names else GENERIC
+        return GENERIC
 
-    members = [Annotated[cls, Tag(f"<{name}>")] for name, cls in typed.items()]
-    members.append(Annotated[Lazy[Any], component, Tag(_GENERIC)])
-    return Annotated[Union[tuple(members)], Discriminator(pick)]  # noqa: UP007
+    return pick

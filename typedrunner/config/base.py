@@ -9,7 +9,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, mod
 from pydantic_core import PydanticCustomError
 
 from typedrunner.errors import ConfigError, Problem, format_path
-from typedrunner.lazy import escape_braces, name_unknown_keys
+from typedrunner.registry.lazy import escape_braces, name_unknown_keys
 
 __all__ = ["ConfigModel", "TypedComponent", "not_supported_yet", "problems_from", "to_config_error"]
 

@@ -7,14 +7,14 @@ A dataloader is a typed config (MMEngine's keys: ``dataset``, ``sampler``, ``col
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, PlainSerializer, PlainValidator, SerializationInfo, Tag, model_validator
 
-from typedrunner.config._fields import typed_or_component
+from typedrunner.config._fields import GENERIC, by_type
 from typedrunner.config.base import ConfigModel, TypedComponent
-from typedrunner.lazy import Component, Lazy, loaded_class
-from typedrunner.registry import DATA_SAMPLERS, DATASETS, FUNCTIONS
+from typedrunner.registry.lazy import Component, Lazy, loaded_class, plain_value
+from typedrunner.registry.registries import DATA_SAMPLERS, DATASETS, FUNCTIONS
 
 __all__ = ["DataLoader", "DataLoaderField", "DefaultSampler", "SamplerConfig"]
 
@@ -37,18 +37,16 @@ class DefaultSampler(TypedComponent):
     """With several processes, pad so that each gets the same number of samples."""
 
 
-if TYPE_CHECKING:
-    SamplerConfig = DefaultSampler | Lazy[Any]
-else:
-    SamplerConfig = typed_or_component(
-        {"DefaultSampler": DefaultSampler},
-        Component(
-            DATA_SAMPLERS,
-            exclude=("dataset", "data_source"),
-            instance_of="torch.utils.data.Sampler",
-            subclass_of="torch.utils.data.Sampler",
-        ),
-    )
+_GENERIC_SAMPLER = Component(
+    DATA_SAMPLERS,
+    exclude=("dataset", "data_source"),
+    instance_of="torch.utils.data.Sampler",
+    subclass_of="torch.utils.data.Sampler",
+)
+
+_Samplers = Annotated[DefaultSampler, Tag("<DefaultSampler>")] | Annotated[Lazy[Any], _GENERIC_SAMPLER, Tag(GENERIC)]
+SamplerConfig = Annotated[_Samplers, Discriminator(by_type(_Samplers))]
+"""``DefaultSampler``, or any other sampler as ``{type: Name, ...}`` (or a built ``Sampler``)."""
 
 _DEFAULT_COLLATE: Any = {"type": "default_collate"}
 CollateField = Annotated[Lazy[Any], Component(FUNCTIONS, exclude=("batch", "data_batch"))]
@@ -112,19 +110,15 @@ def _check_built_loader(value: Any) -> Any:
     )
 
 
-if TYPE_CHECKING:
-    DataLoaderField = DataLoader | Any
-else:
-    from pydantic import PlainSerializer, PlainValidator
+def _plain_when_json(value: Any, info: SerializationInfo) -> Any:
+    return plain_value(value) if info.mode == "json" else value
 
-    from typedrunner.lazy import plain_value
 
-    _Built = Annotated[
-        Any,
-        PlainValidator(_check_built_loader),
-        PlainSerializer(lambda v, info: plain_value(v) if info.mode == "json" else v),
-    ]
-    DataLoaderField = Annotated[
-        Annotated[DataLoader, Tag("<config>")] | Annotated[_Built, Tag("<built>")],
-        Discriminator(_pick_loader),
-    ]
+_BuiltLoader = Annotated[Any, PlainValidator(_check_built_loader), PlainSerializer(_plain_when_json)]
+"""A built ``torch.utils.data.DataLoader`` (the manual style)."""
+
+DataLoaderField = Annotated[
+    Annotated[DataLoader, Tag("<config>")] | Annotated[_BuiltLoader, Tag("<built>")],
+    Discriminator(_pick_loader),
+]
+"""A dataloader config, or a built ``torch.utils.data.DataLoader``."""

@@ -9,12 +9,9 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from typedrunner.config.base import ConfigModel, not_supported_yet
+from typedrunner.errors import TypedRunnerWarning
 
-__all__ = ["AutoScaleLR", "CompileCfg", "DistCfg", "EnvCfg", "Launcher", "MpCfg", "Randomness", "TypedRunnerWarning"]
-
-
-class TypedRunnerWarning(UserWarning):
-    """A legal but questionable setting (a deprecated spelling, a setting with no effect here)."""
+__all__ = ["AutoScaleLR", "CompileCfg", "DistCfg", "EnvCfg", "Launcher", "MpCfg", "Randomness"]
 
 
 class MpCfg(ConfigModel):

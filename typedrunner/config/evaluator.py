@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from typedrunner.config.base import ConfigModel
-from typedrunner.lazy import Component
-from typedrunner.registry import METRICS
+from typedrunner.registry.lazy import Component
+from typedrunner.registry.registries import METRICS
 
 __all__ = ["Evaluator", "MetricField"]
 
-_METRIC_BASES = ("typedrunner.evaluator.BaseMetric", "torchmetrics.Metric")
+_METRIC_BASES = ("typedrunner.parts.evaluator.BaseMetric", "torchmetrics.Metric")
 MetricField = Annotated[Any, Component(METRICS, instance_of=_METRIC_BASES, subclass_of=_METRIC_BASES)]
 """``{type: Accuracy, ...}``, ``lazy(Accuracy, ...)``, a built metric, or a torchmetrics ``Metric``."""
 

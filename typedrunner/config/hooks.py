@@ -7,8 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, model_validator
 
 from typedrunner.config.base import ConfigModel, TypedComponent
-from typedrunner.lazy import Component
-from typedrunner.registry import HOOKS
+from typedrunner.registry.lazy import Component
+from typedrunner.registry.registries import HOOKS
 
 __all__ = [
     "CheckpointHook",
@@ -88,14 +88,15 @@ class ParamSchedulerHook(TypedComponent):
 
 
 class IterTimerHook(TypedComponent):
-    """Measure each iteration's time and data-loading time."""
+    """Measure each training iteration's time and data-loading time (logged as ``time``, ``data_time``
+    and ``eta_s``, averaged over ``log_processor.window_size`` iterations)."""
 
     type: Literal["IterTimerHook"] = "IterTimerHook"
     """Hook name."""
 
 
 class RuntimeInfoHook(TypedComponent):
-    """Keep the current learning rate in the run's message hub for logging."""
+    """Log which hooks handle each event, in call order, when the run starts (at DEBUG level)."""
 
     type: Literal["RuntimeInfoHook"] = "RuntimeInfoHook"
     """Hook name."""
@@ -112,9 +113,9 @@ class DefaultHooks(ConfigModel):
     """``default_hooks``: the hooks every run has; set one to ``null`` to remove it."""
 
     runtime_info: RuntimeInfoHook | None = Field(default_factory=RuntimeInfoHook)
-    """Learning-rate bookkeeping."""
+    """The hooks' call order, logged at DEBUG level when the run starts."""
     timer: IterTimerHook | None = Field(default_factory=IterTimerHook)
-    """Iteration timing."""
+    """Iteration timing (null: no ``time``, ``data_time`` or ``eta_s`` in the logs)."""
     sampler_seed: DistSamplerSeedHook | None = Field(default_factory=DistSamplerSeedHook)
     """Per-epoch shuffling seed."""
     logger: LoggerHook | None = Field(default_factory=LoggerHook)
@@ -130,8 +131,8 @@ HookField = Annotated[
     Component(
         HOOKS,
         meta=(("priority", Priority | None, None),),  # None: the hook class's own priority
-        instance_of="typedrunner.hooks.Hook",
-        subclass_of="typedrunner.hooks.Hook",
+        instance_of="typedrunner.parts.hooks.base.Hook",
+        subclass_of="typedrunner.parts.hooks.base.Hook",
     ),
 ]
 """A user hook: ``{type: MyHook, priority: NORMAL, ...}``, ``lazy(MyHook, ...)`` or a built hook."""

@@ -18,8 +18,10 @@ class LogProcessor(ConfigModel):
 
     window_size: int = Field(10, ge=1)
     """Training scalars are averaged over this many iterations at each log point."""
-    by_epoch: bool = True
-    """Show progress as epoch and iteration within the epoch."""
+    by_epoch: Annotated[
+        bool, not_supported_yet(True, "log_processor.by_epoch: false (a log counted in iterations only)")
+    ] = True
+    """Show progress as epoch and iteration within the epoch (the only layout so far)."""
     num_digits: int = Field(4, ge=1, le=12)
     """Significant digits of logged floats in the human log."""
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from typedrunner.lazy import Component
-from typedrunner.registry import MODELS
+from typedrunner.registry.lazy import Component
+from typedrunner.registry.registries import MODELS
 
 __all__ = ["DataPreprocessorField", "ModelField"]
 

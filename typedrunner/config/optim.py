@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from typedrunner.config._fields import typed_or_component
+from typedrunner.config._fields import GENERIC, by_type
 from typedrunner.config.base import ConfigModel, TypedComponent
-from typedrunner.lazy import Component, Lazy
-from typedrunner.registry import OPTIMIZERS
+from typedrunner.registry.lazy import Component, Lazy
+from typedrunner.registry.registries import OPTIMIZERS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -112,13 +112,16 @@ class SGD(_Optimizer):
         return torch.optim.SGD(params, **self._kwargs())
 
 
-_TYPED: dict[str, type[ConfigModel]] = {"Adam": Adam, "AdamW": AdamW, "SGD": SGD}
-_GENERIC = Component(OPTIMIZERS, exclude=("params",), subclass_of="torch.optim.Optimizer")
+_GENERIC_OPTIMIZER = Component(OPTIMIZERS, exclude=("params",), subclass_of="torch.optim.Optimizer")
 
-if TYPE_CHECKING:
-    OptimizerConfig = Adam | AdamW | SGD | Lazy[Any]
-else:
-    OptimizerConfig = typed_or_component(_TYPED, _GENERIC)
+_Optimizers = (
+    Annotated[Adam, Tag("<Adam>")]
+    | Annotated[AdamW, Tag("<AdamW>")]
+    | Annotated[SGD, Tag("<SGD>")]
+    | Annotated[Lazy[Any], _GENERIC_OPTIMIZER, Tag(GENERIC)]
+)
+OptimizerConfig = Annotated[_Optimizers, Discriminator(by_type(_Optimizers))]
+"""A typed optimizer config, or any other optimizer as ``{type: Name, ...}`` checked against its signature."""
 
 
 def build_optimizer(config: OptimizerConfig, params: Iterable[Any]) -> torch.optim.Optimizer:
@@ -212,10 +215,8 @@ def _pick_wrapper(value: Any) -> str:
     return "<single>"
 
 
-if TYPE_CHECKING:
-    OptimWrapperField = OptimWrapper | dict[str, OptimWrapper]
-else:
-    OptimWrapperField = Annotated[
-        Annotated[OptimWrapper, Tag("<single>")] | Annotated[dict[str, OptimWrapper], Tag("<several>")],
-        Discriminator(_pick_wrapper),
-    ]
+OptimWrapperField = Annotated[
+    Annotated[OptimWrapper, Tag("<single>")] | Annotated[dict[str, OptimWrapper], Tag("<several>")],
+    Discriminator(_pick_wrapper),
+]
+"""One optimizer wrapper, or ``{name: optim_wrapper}`` with one optimizer per sub-module."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Discriminator, Field, Tag, ValidationError, field_validator, model_validator
 
@@ -18,20 +18,23 @@ from typedrunner.config.logging import LogLevel, LogProcessor, Visualizer
 from typedrunner.config.model import DataPreprocessorField, ModelField
 from typedrunner.config.optim import OptimWrapperField
 from typedrunner.config.scheduler import SchedulerConfig
-from typedrunner.config.train import TestLoop, TrainLoop, ValLoop
+from typedrunner.config.train import TestLoop, TrainLoopConfig, ValLoop
 from typedrunner.errors import ConfigError, Problem
 
 __all__ = ["LoadFrom", "RunnerConfig", "import_custom"]
 
 EvaluatorInput = Evaluator | MetricField | list[MetricField] | None
 
-if TYPE_CHECKING:
-    SchedulesField = list[SchedulerConfig] | dict[str, list[SchedulerConfig]]
-else:
-    SchedulesField = Annotated[
-        Annotated[list[SchedulerConfig], Tag("<list>")] | Annotated[dict[str, list[SchedulerConfig]], Tag("<named>")],
-        Discriminator(lambda v: "<named>" if isinstance(v, Mapping) else "<list>"),
-    ]
+
+def _pick_schedules(value: Any) -> str:
+    return "<named>" if isinstance(value, Mapping) else "<list>"
+
+
+SchedulesField = Annotated[
+    Annotated[list[SchedulerConfig], Tag("<list>")] | Annotated[dict[str, list[SchedulerConfig]], Tag("<named>")],
+    Discriminator(_pick_schedules),
+]
+"""The validated ``param_scheduler``: a list of schedules, or ``{optimizer name: [...]}``."""
 
 
 class LoadFrom(ConfigModel):
@@ -90,7 +93,7 @@ class RunnerConfig(ConfigModel):
     """Validation data (needs val_cfg and val_evaluator)."""
     test_dataloader: DataLoaderField | None = None
     """Test data (needs test_cfg and test_evaluator)."""
-    train_cfg: TrainLoop | None = None
+    train_cfg: TrainLoopConfig | None = None
     """The training loop: epochs and validation schedule."""
     val_cfg: ValLoop | None = None
     """The validation loop."""

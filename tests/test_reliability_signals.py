@@ -1,0 +1,179 @@
+"""Reliability: a graceful stop on SIGTERM / SIGINT.
+
+The command line (a real subprocess) and an in-process run are stopped with SIGTERM / SIGINT: the
+iteration in progress finishes, a resumable checkpoint is written, a second SIGTERM exits at once, and
+the resumed run matches an uninterrupted one exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+import pytest
+from torch import Tensor
+
+from tests.helpers import (
+    REPO,
+    SendSignal,
+    checkpoint_weights,
+    explain,
+    mlp_args,
+    plugin_cli_env,
+    read_checkpoint,
+    resolved_pointer,
+    run_cli,
+    same_weights,
+    signal_config,
+    write_plugins,
+)
+from typedrunner.errors import TrainingStopped
+from typedrunner.runner import Runner
+
+
+class Cli:
+    """``python -m typedrunner`` running in the background, its output going to files."""
+
+    def __init__(self, args: list[str], env: dict[str, str], logs: Path) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
+        self.stdout_path, self.stderr_path = logs / "stdout.txt", logs / "stderr.txt"
+        self._files: list[IO[str]] = [open(self.stdout_path, "w"), open(self.stderr_path, "w")]  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "typedrunner", *args],
+            cwd=REPO,
+            env=env,
+            stdout=self._files[0],
+            stderr=self._files[1],
+            text=True,
+        )
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout_path.read_text(encoding="utf-8"), self.stderr_path.read_text(encoding="utf-8")
+
+    def explain(self) -> str:
+        out, err = self.output()
+        return f"exit {self.process.returncode}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}"
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+        """Poll ``condition``; fail if the process exits first (or never gets there)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                pytest.fail(f"exited before {what}: {self.explain()}")
+            if time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                pytest.fail(f"{what}: not within {timeout} s: {self.explain()}")
+            time.sleep(0.002)
+
+    def wait(self) -> int:
+        try:
+            code = self.process.wait(timeout=300)
+        finally:
+            for f in self._files:
+                f.close()
+        return code
+
+
+def _has_train_line(path: Path) -> Callable[[], bool]:
+    def check() -> bool:
+        return path.is_file() and any('"mode": "train"' in line for line in path.read_text().splitlines())
+
+    return check
+
+
+# ----------------------------------------------------------------------------------------------
+# Graceful stop on SIGTERM / SIGINT
+# ----------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def mlp_reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Tensor]:
+    """The final weights of an uninterrupted command-line run of ``mlp_args`` (2 epochs, 40 iterations)."""
+    root = tmp_path_factory.mktemp("reference")
+    result = run_cli(mlp_args(root / "run"), plugin_cli_env(write_plugins(root)))
+    assert result.returncode == 0, explain(result)
+    return checkpoint_weights(root / "run" / "epoch_2.pth")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_cli_stops_on_a_signal_with_a_resumable_checkpoint(
+    tmp_path: Path, signum: signal.Signals, mlp_reference: dict[str, Tensor]
+) -> None:
+    env = plugin_cli_env(write_plugins(tmp_path))
+    run_dir = tmp_path / "run"
+    cli = Cli(mlp_args(run_dir), env, tmp_path / "logs")
+    cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
+    cli.process.send_signal(signum)
+    code = cli.wait()
+    out, err = cli.output()
+    assert code == 3, cli.explain()
+    assert "Traceback" not in err, cli.explain()
+
+    stopped = sorted(run_dir.glob("stopped_iter_*.pth"))
+    assert len(stopped) == 1, cli.explain()
+    checkpoint = stopped[0]
+    iteration = int(checkpoint.stem.removeprefix("stopped_iter_"))
+    assert 10 <= iteration < 40  # after the first logged iteration, before the end
+    assert f"stopped by {signum.name}" in err and str(checkpoint) in err, cli.explain()
+    assert f"resume=true work_dir={run_dir}" in out, cli.explain()  # how to resume
+    assert resolved_pointer(run_dir) == checkpoint
+    meta = read_checkpoint(checkpoint)["meta"]
+    assert meta["iter"] == iteration and meta["epoch"] * 20 + meta["inner_iter"] == iteration
+    assert not (run_dir / "epoch_2.pth").exists()
+
+    resumed = run_cli(mlp_args(tmp_path / "resumed", f"work_dir={run_dir}", "resume=true"), env)
+    assert resumed.returncode == 0, explain(resumed)
+    assert json.loads((run_dir / "summary.json").read_text())["iters"] == 40
+    assert same_weights(checkpoint_weights(run_dir / "epoch_2.pth"), mlp_reference)
+
+
+def test_cli_second_sigterm_exits_at_once(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    slow = ["+train_dataloader.dataset.delay=0.01", "default_hooks.logger.interval=1"]  # 0.6 s per iteration
+    cli = Cli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
+    cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
+    cli.process.send_signal(signal.SIGTERM)
+    cli.wait_until(lambda: "SIGTERM received" in cli.output()[0], "the first SIGTERM was acknowledged")
+    cli.process.send_signal(signal.SIGTERM)
+    code = cli.wait()
+    assert code == -signal.SIGTERM, cli.explain()  # killed by the signal itself, not a graceful exit 3
+
+
+@pytest.mark.parametrize(
+    ("signum", "at"),
+    [(signal.SIGTERM, 6), (signal.SIGINT, 4)],
+    ids=["SIGTERM-mid-epoch", "SIGINT-at-the-end-of-an-epoch"],
+)
+def test_signal_in_process_stops_after_that_iteration_and_resumes_exactly(
+    tmp_path: Path, signum: signal.Signals, at: int
+) -> None:
+    straight = Runner(signal_config(tmp_path / "straight"))
+    straight.train()
+
+    work_dir = tmp_path / "run"
+    handler = signal.getsignal(signum)
+    runner = Runner(signal_config(work_dir))
+    runner.register_hook(SendSignal(signum, at))
+    with pytest.raises(TrainingStopped) as info:
+        runner.train()
+    assert signal.getsignal(signum) == handler  # the handlers are put back
+    checkpoint = work_dir / f"stopped_iter_{at}.pth"
+    assert info.value.signal_name == signum.name
+    assert info.value.checkpoint == checkpoint
+    assert runner.iter == at
+    assert resolved_pointer(work_dir) == checkpoint
+    meta = read_checkpoint(checkpoint)["meta"]
+    assert (meta["epoch"], meta["iter"], meta["inner_iter"]) == ((at - 1) // 4, at, (at - 1) % 4 + 1)
+
+    resumed = Runner(signal_config(work_dir, resume=True))
+    assert resumed.iter == at
+    resumed.train()
+    assert same_weights(resumed.model.state_dict(), straight.model.state_dict())
+    assert same_weights(
+        checkpoint_weights(work_dir / "epoch_3.pth"), checkpoint_weights(tmp_path / "straight" / "epoch_3.pth")
+    )

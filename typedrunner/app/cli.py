@@ -1,0 +1,135 @@
+"""The command line: a Hydra app. The only place (with ``compose.py``) that knows Hydra.
+
+``python -m typedrunner +experiment=mlp [key=value ...] [check=true]`` composes ``./conf`` (or
+``$TYPEDRUNNER_CONF``), validates the result into a ``RunnerConfig`` at one boundary, and trains.
+Exit codes: 0 success; 1 a failure during training; 2 invalid configuration or contract mismatch
+(nothing trained); 3 stopped by SIGTERM / SIGINT after saving a resumable checkpoint.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from typedrunner.errors import ConfigError, TrainingStopped, TypedRunnerError
+
+__all__ = ["main"]
+
+EXIT_FAILED = 1
+"""A failure during training (a non-finite loss, a dataset error, a checkpoint that cannot be written)."""
+EXIT_INVALID = 2
+"""An invalid configuration or a contract mismatch: nothing trained."""
+EXIT_STOPPED = 3
+"""Stopped by SIGTERM or SIGINT after writing a resumable checkpoint."""
+
+
+def _conf_dir() -> Path:
+    return Path(os.environ.get("TYPEDRUNNER_CONF", Path.cwd() / "conf")).resolve()
+
+
+def _task(cfg: Any) -> float | None:
+    from hydra.core.hydra_config import HydraConfig
+
+    from typedrunner.app.compose import annotate_sources, to_runner_config
+
+    hydra_cfg = HydraConfig.get()
+    output_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        try:
+            config, options = to_runner_config(cfg)
+            from typedrunner.engine.runner import Runner
+
+            runner = Runner.checked(config, strict=options.strict)
+            _check_objective(options.objective, runner.metric_names)
+            if options.check:
+                print(_check_report(runner, runner.findings))
+        except ConfigError as e:
+            raise type(e)(annotate_sources(e.problems, hydra_cfg, _conf_dir()), title=e.title) from e
+    except TypedRunnerError as e:
+        _report(e, output_dir)
+        _leave(EXIT_INVALID, e, hydra_cfg)
+    if options.check:
+        return None
+    try:
+        runner.train(check=False)
+    except TrainingStopped as e:
+        _report(e, output_dir)
+        _leave(EXIT_STOPPED, e, hydra_cfg)
+    except TypedRunnerError as e:  # a failure during training: the message, not a traceback
+        _report(e, output_dir)
+        _leave(EXIT_FAILED, e, hydra_cfg)
+    if options.objective is not None:
+        return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
+    return next(iter(runner.last_metrics.values()), None)
+
+
+def _check_objective(objective: str | None, metric_names: dict[str, list[str]]) -> None:
+    """``objective`` must be a metric the val evaluator returns (as the probe saw them)."""
+    names = metric_names.get("val", [])
+    if objective is not None and objective not in names:
+        from typedrunner.errors import Problem, did_you_mean
+
+        found = f"it returns {', '.join(names)}" if names else "there is no validation"
+        raise ConfigError(
+            [
+                Problem(
+                    "objective",
+                    f"not a metric the val evaluator returns ({found}){did_you_mean(objective, names)}",
+                    objective,
+                )
+            ]
+        )
+
+
+def _leave(code: int, error: TypedRunnerError, hydra_cfg: Any) -> None:
+    """End a single run with ``code``; in a multirun, fail this job only (Hydra runs the others and
+    the sweep report shows it as a failed row)."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode == RunMode.MULTIRUN:
+        raise error
+    # Nothing ran that needs cleaning up: skip the interpreter's slow teardown (torch's is ~1 s).
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _check_report(runner: Any, findings: list[Any]) -> str:
+    lines = [f"check: {runner.cfg.experiment_name}: configuration validated, contract probed (nothing trained)"]
+    for stage, structure in runner.batch_structure.items():
+        lines.append(f"  {stage} batch: {structure}")
+    for stage, names in runner.metric_names.items():
+        lines.append(f"  {stage} metrics: {', '.join(names)}")
+    lines += [f"  warning [{p.stage}] {p.render()}" for p in findings] or ["  no problems found"]
+    return "\n".join(lines)
+
+
+def _report(error: TypedRunnerError, output_dir: Path) -> None:
+    text = str(error)
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        traceback.print_exc()
+    print(text, file=sys.stderr)
+    with contextlib.suppress(OSError):
+        (output_dir / "error_report.txt").write_text(text + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    conf = _conf_dir()
+    if not (conf / "config.yaml").is_file():
+        print(
+            f"typedrunner: no Hydra config at {conf / 'config.yaml'}; run from your project root "
+            "(the directory holding conf/) or set TYPEDRUNNER_CONF to your conf directory",
+            file=sys.stderr,
+        )
+        sys.exit(EXIT_INVALID)
+    import hydra
+
+    from typedrunner.app.compose import load_python_configs
+
+    load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
+    app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
+    app()

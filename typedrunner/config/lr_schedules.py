@@ -1,0 +1,301 @@
+"""The learning-rate schedules with their own schema (MMEngine's set, built on ``torch.optim.lr_scheduler``),
+and the window ``[begin, end)`` every schedule applies in. ``typedrunner.config.scheduler`` gathers them
+into ``SchedulerConfig``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
+
+from pydantic import Field, model_validator
+from typing_extensions import Self
+
+from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
+
+if TYPE_CHECKING:
+    import torch
+    from torch.optim.lr_scheduler import LRScheduler, ReduceLROnPlateau
+
+__all__ = [
+    "STEP_ARGUMENTS",
+    "ConstantLR",
+    "CosineAnnealingLR",
+    "ExponentialLR",
+    "LinearLR",
+    "MultiStepLR",
+    "OneCycleLR",
+    "PolyLR",
+    "ReduceOnPlateauLR",
+    "StepLR",
+    "Window",
+    "scale_steps",
+]
+
+
+class Window(ConfigModel):
+    """Where a schedule applies: steps ``[begin, end)``, counted in epochs or iterations."""
+
+    by_epoch: bool = True
+    """Step once per epoch (True) or once per iteration (False)."""
+    begin: int = Field(0, ge=0)
+    """First epoch (or iteration) at which the schedule applies."""
+    end: int | None = Field(None, ge=1)
+    """Epoch (or iteration) at which it stops applying (None: the end of training)."""
+    convert_to_iter_based: bool = False
+    """Given in epochs, but stepped every iteration (lengths scaled by the iterations per epoch)."""
+
+    @model_validator(mode="after")
+    def _window(self) -> Window:
+        if self.end is not None and self.end <= self.begin:
+            raise ValueError(f"end={self.end} must be after begin={self.begin}")
+        if self.convert_to_iter_based and not self.by_epoch:
+            raise ValueError("convert_to_iter_based applies to a schedule given in epochs (by_epoch: true)")
+        return self
+
+
+# Arguments that count steps: scaled by the iterations per epoch when converting to iterations.
+STEP_ARGUMENTS = ("milestones", "step_size", "T_max", "total_iters", "total_steps", "T_0", "begin", "end")
+
+
+def scale_steps(value: Any, factor: int) -> Any:
+    """A step count (or list of them) multiplied by ``factor``; anything else unchanged."""
+    if isinstance(value, bool) or value is None:
+        return value
+    if isinstance(value, int):
+        return value * factor
+    if isinstance(value, list):
+        return [scale_steps(v, factor) for v in value]
+    return value
+
+
+class _Scheduler(TypedComponent):
+    by_epoch: bool = True
+    """Step once per epoch (True) or once per iteration (False)."""
+    begin: int = Field(0, ge=0)
+    """First epoch (or iteration) at which the schedule applies."""
+    end: int | None = Field(None, ge=1)
+    """Epoch (or iteration) at which it stops applying (None: the end of training)."""
+    convert_to_iter_based: bool = False
+    """Given in epochs (``by_epoch: true``) but stepped every iteration, smoothly (MMEngine's option)."""
+
+    param: ClassVar[Literal["lr", "momentum"]] = "lr"
+    """What the schedule drives: the learning rate, or the momentum (SGD's, or Adam's beta1)."""
+
+    @model_validator(mode="after")
+    def _window(self) -> _Scheduler:
+        if self.end is not None and self.end <= self.begin:
+            raise ValueError(f"end={self.end} must be after begin={self.begin}")
+        if self.convert_to_iter_based and not self.by_epoch:
+            raise ValueError("convert_to_iter_based applies to a schedule given in epochs (by_epoch: true)")
+        return self
+
+    def in_iterations(self, iters_per_epoch: int) -> Self:
+        """This schedule with its step counts scaled from epochs to iterations, stepped per iteration."""
+        update: dict[str, Any] = {"by_epoch": False, "convert_to_iter_based": False}
+        for name in STEP_ARGUMENTS:
+            if name in type(self).model_fields:
+                update[name] = scale_steps(getattr(self, name), iters_per_epoch)
+        return self.model_copy(update=update)
+
+    def _kwargs(self) -> dict[str, Any]:
+        return self.model_dump(exclude={"type", "by_epoch", "begin", "end", "convert_to_iter_based"})
+
+    def _length(self, given: int | None, length: int | None, name: str) -> int:
+        """A schedule length: as configured, else the window's (known once the run's length is)."""
+        if given is not None:
+            return given
+        if length is not None:
+            return length
+        if self.end is not None:
+            return self.end - self.begin
+        raise ValueError(f"{type(self).__name__}.{name} is needed when the schedule is built outside a run")
+
+
+class MultiStepLR(_Scheduler):
+    """Multiply the lr by ``gamma`` at each milestone (``torch.optim.lr_scheduler.MultiStepLR``)."""
+
+    type: Literal["MultiStepLR"] = "MultiStepLR"
+    """Scheduler name."""
+    milestones: list[Annotated[int, Field(ge=1)]]
+    """Steps (after ``begin``) at which the lr is multiplied by gamma."""
+    gamma: float = Field(0.1, gt=0)
+    """Multiplicative factor."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.MultiStepLR(optimizer, **self._kwargs())
+
+
+class StepLR(_Scheduler):
+    """Multiply the lr by ``gamma`` every ``step_size`` steps."""
+
+    type: Literal["StepLR"] = "StepLR"
+    """Scheduler name."""
+    step_size: int = Field(ge=1)
+    """Period of the decay."""
+    gamma: float = Field(0.1, gt=0)
+    """Multiplicative factor."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.StepLR(optimizer, **self._kwargs())
+
+
+class ExponentialLR(_Scheduler):
+    """Multiply the lr by ``gamma`` every step."""
+
+    type: Literal["ExponentialLR"] = "ExponentialLR"
+    """Scheduler name."""
+    gamma: float = Field(gt=0)
+    """Multiplicative factor."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.ExponentialLR(optimizer, **self._kwargs())
+
+
+class CosineAnnealingLR(_Scheduler):
+    """Cosine annealing from the lr to ``eta_min`` over ``T_max`` steps."""
+
+    type: Literal["CosineAnnealingLR"] = "CosineAnnealingLR"
+    """Scheduler name."""
+    T_max: int | None = Field(None, ge=1)
+    """Steps of the half cosine (None: the window's length, ``end - begin``)."""
+    eta_min: float = Field(0.0, ge=0)
+    """Final learning rate."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.CosineAnnealingLR(
+            optimizer, T_max=self._length(self.T_max, length, "T_max"), eta_min=self.eta_min
+        )
+
+
+class LinearLR(_Scheduler):
+    """Scale the lr linearly from ``start_factor`` to ``end_factor`` (the usual warm-up)."""
+
+    type: Literal["LinearLR"] = "LinearLR"
+    """Scheduler name."""
+    start_factor: float = Field(1.0 / 3, gt=0, le=1)
+    """Factor at the first step."""
+    end_factor: float = Field(1.0, gt=0, le=1)
+    """Factor reached after ``total_iters`` steps, and kept."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps to reach ``end_factor`` (None: the window's length, ``end - begin``)."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.LinearLR(
+            optimizer,
+            start_factor=self.start_factor,
+            end_factor=self.end_factor,
+            total_iters=self._length(self.total_iters, length, "total_iters"),
+        )
+
+
+class ConstantLR(_Scheduler):
+    """Multiply the lr by ``factor`` for ``total_iters`` steps, then restore it."""
+
+    type: Literal["ConstantLR"] = "ConstantLR"
+    """Scheduler name."""
+    factor: float = Field(1.0 / 3, gt=0, le=1)
+    """Multiplier while the schedule applies."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps the factor applies (None: the window's length, ``end - begin``)."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.ConstantLR(
+            optimizer, factor=self.factor, total_iters=self._length(self.total_iters, length, "total_iters")
+        )
+
+
+class PolyLR(_Scheduler):
+    """Polynomial decay to zero over ``total_iters`` steps (``torch.optim.lr_scheduler.PolynomialLR``)."""
+
+    type: Literal["PolyLR"] = "PolyLR"
+    """Scheduler name."""
+    power: float = Field(1.0, gt=0)
+    """Exponent of the decay."""
+    total_iters: int | None = Field(None, ge=1)
+    """Steps of the decay (None: the window's length, ``end - begin``)."""
+    eta_min: Annotated[float, not_supported_yet(0.0, "PolyLR eta_min (torch's PolynomialLR decays to 0)")] = 0.0
+    """Final learning rate."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.PolynomialLR(
+            optimizer, total_iters=self._length(self.total_iters, length, "total_iters"), power=self.power
+        )
+
+
+class OneCycleLR(_Scheduler):
+    """The one-cycle policy (``torch.optim.lr_scheduler.OneCycleLR``); usually stepped per iteration."""
+
+    type: Literal["OneCycleLR"] = "OneCycleLR"
+    """Scheduler name."""
+    max_lr: float = Field(gt=0)
+    """Peak learning rate."""
+    total_steps: int | None = Field(None, ge=2)
+    """States of the cycle (None: ``end - begin + 1``, so the window ends at the cycle's last state)."""
+    pct_start: float = Field(0.3, gt=0, lt=1)
+    """Fraction of the cycle spent increasing the lr."""
+    anneal_strategy: Literal["cos", "linear"] = "cos"
+    """Shape of the annealing."""
+    div_factor: float = Field(25.0, gt=0)
+    """Initial lr = max_lr / div_factor."""
+    final_div_factor: float = Field(1e4, gt=0)
+    """Final lr = initial lr / final_div_factor."""
+    three_phase: bool = False
+    """Use a third phase that anneals below the initial lr."""
+    cycle_momentum: bool = True
+    """Cycle the momentum (or Adam's beta1) inversely to the lr."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        from torch.optim import lr_scheduler
+
+        kwargs = self._kwargs()
+        # stepped end - begin times inside its window, the cycle has one more state than steps
+        kwargs["total_steps"] = self.total_steps or self._length(None, length, "total_steps") + 1
+        return lr_scheduler.OneCycleLR(optimizer, **kwargs)
+
+
+class ReduceOnPlateauLR(_Scheduler):
+    """Reduce the lr when a validation metric stops improving (``torch.optim.lr_scheduler.ReduceLROnPlateau``)."""
+
+    type: Literal["ReduceOnPlateauLR"] = "ReduceOnPlateauLR"
+    """Scheduler name."""
+    monitor: str
+    """The validation metric to watch (checked against the evaluator's metric names at startup)."""
+    rule: Literal["less", "greater"] = "less"
+    """Whether a smaller (``less``) or larger (``greater``) value is an improvement."""
+    factor: float = Field(0.1, gt=0, lt=1)
+    """Multiplier of the lr at each reduction."""
+    patience: int = Field(10, ge=0)
+    """Validations without improvement before reducing."""
+    threshold: float = Field(1e-4, ge=0)
+    """Smallest change counted as an improvement (relative)."""
+    cooldown: int = Field(0, ge=0)
+    """Validations to wait after a reduction."""
+    min_value: float = Field(0.0, ge=0)
+    """Lower bound of the lr."""
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> ReduceLROnPlateau:
+        from torch.optim import lr_scheduler
+
+        return lr_scheduler.ReduceLROnPlateau(
+            optimizer,
+            mode="min" if self.rule == "less" else "max",
+            factor=self.factor,
+            patience=self.patience,
+            threshold=self.threshold,
+            cooldown=self.cooldown,
+            min_lr=self.min_value,
+        )

@@ -1,0 +1,81 @@
+"""Momentum schedules: an lr schedule's shape applied to the momentum (SGD's ``momentum``, Adam's ``beta1``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from typedrunner.config.lr_schedules import (
+    ConstantLR,
+    CosineAnnealingLR,
+    ExponentialLR,
+    LinearLR,
+    MultiStepLR,
+    PolyLR,
+    StepLR,
+)
+
+__all__ = [
+    "ConstantMomentum",
+    "CosineAnnealingMomentum",
+    "ExponentialMomentum",
+    "LinearMomentum",
+    "MultiStepMomentum",
+    "PolyMomentum",
+    "StepMomentum",
+]
+
+
+class MultiStepMomentum(MultiStepLR):
+    """``MultiStepLR``'s schedule applied to the momentum (SGD's ``momentum``, Adam's ``beta1``)."""
+
+    type: Literal["MultiStepMomentum"] = "MultiStepMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class StepMomentum(StepLR):
+    """``StepLR``'s schedule applied to the momentum."""
+
+    type: Literal["StepMomentum"] = "StepMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class ExponentialMomentum(ExponentialLR):
+    """``ExponentialLR``'s schedule applied to the momentum."""
+
+    type: Literal["ExponentialMomentum"] = "ExponentialMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class CosineAnnealingMomentum(CosineAnnealingLR):
+    """``CosineAnnealingLR``'s schedule applied to the momentum."""
+
+    type: Literal["CosineAnnealingMomentum"] = "CosineAnnealingMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class LinearMomentum(LinearLR):
+    """``LinearLR``'s schedule applied to the momentum."""
+
+    type: Literal["LinearMomentum"] = "LinearMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class ConstantMomentum(ConstantLR):
+    """``ConstantLR``'s schedule applied to the momentum."""
+
+    type: Literal["ConstantMomentum"] = "ConstantMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class PolyMomentum(PolyLR):
+    """``PolyLR``'s schedule applied to the momentum."""
+
+    type: Literal["PolyMomentum"] = "PolyMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"

@@ -1,0 +1,314 @@
+"""What a checkpoint holds, written and read back: the one place its layout is known.
+
+A checkpoint holds the model, optimizer and schedulers, the loop position (epoch, iteration, position
+inside the epoch), every RNG stream (python, numpy, torch, CUDA), each hook's state and the validated
+config. Everything is a tensor or a plain Python value, so it loads with ``weights_only=True``.
+Restoring it continues the run as if it had never stopped: bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from typedrunner._version import __version__
+from typedrunner.config.runner import RunnerConfig
+from typedrunner.engine.state import Position, RunState
+from typedrunner.errors import CheckpointError, ConfigError, Problem, refuse
+from typedrunner.parts.checkpoint import load_checkpoint
+from typedrunner.parts.hooks.base import Hook
+from typedrunner.parts.optim import AnyOptimWrapper, OptimWrapper, OptimWrapperDict
+from typedrunner.parts.schedulers import ScheduleSlot
+
+__all__ = [
+    "capture_rng",
+    "checkpoint_state",
+    "config_diff",
+    "find_latest",
+    "restore",
+    "restore_rng",
+    "restore_schedulers",
+    "resume_checkpoint",
+    "resume_problems",
+    "saved_config",
+]
+
+# Scheduler state that is position, not configuration: restored from the checkpoint. Everything
+# else (milestones, gamma, T_max, ...) comes from the current config, so a changed schedule applies.
+_SCHEDULER_POSITION = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial")
+
+
+def capture_rng() -> dict[str, Any]:
+    """Every RNG stream, as tensors and plain values."""
+    version, internal, gauss = random.getstate()
+    state: dict[str, Any] = {"python": [version, list(internal), gauss], "torch": torch.get_rng_state()}
+    numpy = sys.modules.get("numpy")
+    if numpy is not None:
+        name, keys, pos, has_gauss, cached = numpy.random.get_state()
+        state["numpy"] = [str(name), torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(cached)]
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng(state: Mapping[str, Any]) -> None:
+    version, internal, gauss = state["python"]
+    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
+    torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors, wherever they were loaded
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and "numpy" in state:
+        name, keys, pos, has_gauss, cached = state["numpy"]
+        numpy.random.set_state((name, keys.cpu().numpy().astype("uint32"), pos, has_gauss, cached))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+
+
+def find_latest(work_dir: Path) -> Path | None:
+    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy)."""
+    pointer = work_dir / "last_checkpoint"
+    if pointer.is_file():
+        target = Path(pointer.read_text(encoding="utf-8").strip())
+        if not target.is_absolute():
+            target = work_dir / target
+        if target.is_file():
+            return target
+    candidates = [
+        p for p in work_dir.glob("*.pth") if not p.name.startswith("best_") and not p.stem.endswith("_published")
+    ]
+    return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, Mapping):
+        out: dict[str, Any] = {}
+        for key, inner in value.items():
+            out.update(_flatten(inner, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+        out = {}
+        for i, inner in enumerate(value):
+            out.update(_flatten(inner, f"{prefix}[{i}]"))
+        return out
+    return {prefix: value}
+
+
+_IGNORED_ON_RESUME = ("work_dir", "resume", "load_from")
+
+
+def config_diff(
+    old: Mapping[str, Any], new: Mapping[str, Any], ignore: Sequence[str] = _IGNORED_ON_RESUME
+) -> list[str]:
+    """``optim_wrapper.optimizer.lr: 0.001 -> 0.01`` for every path whose value differs (top-level
+    keys in ``ignore`` left out)."""
+    before, after = _flatten(old), _flatten(new)
+    lines = []
+    for path in sorted(set(before) | set(after)):
+        if path.split(".")[0].split("[")[0] in ignore:
+            continue
+        if before.get(path, "<absent>") != after.get(path, "<absent>"):
+            lines.append(f"{path}: {before.get(path, '<absent>')!r} -> {after.get(path, '<absent>')!r}")
+    return lines
+
+
+def restore_schedulers(
+    slots: Sequence[ScheduleSlot],
+    states: Sequence[Mapping[str, Any]],
+    optimizer: torch.optim.Optimizer | None,
+    configured_lrs: Sequence[float] | None,
+) -> None:
+    """Put back the schedules. Unchanged config (``configured_lrs`` None): exactly as saved. Changed:
+    only their position, keeping the configured schedule and lr, and set the lr it gives there."""
+    if len(states) != len(slots):
+        raise ValueError(f"the checkpoint has {len(states)} schedules, the config {len(slots)}")
+    if configured_lrs is None or optimizer is None:
+        for slot, state in zip(slots, states, strict=True):
+            slot.load_state_dict(state)
+        return
+    for group, lr in zip(optimizer.param_groups, configured_lrs, strict=True):
+        group["initial_lr"] = lr
+        group["lr"] = lr
+    for slot, state in zip(slots, states, strict=True):
+        if not state.get("opened", True):
+            slot.scheduler = None
+            continue
+        if slot.scheduler is None:
+            slot.open()
+        saved = state.get("state", state)
+        slot.scheduler.load_state_dict(
+            {**slot.scheduler.state_dict(), **{k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}}
+        )
+    # The lr now is the configured base lr times each open schedule's factor at its position: exact
+    # for the schedules with a closed form (a schedule without one keeps the checkpoint's lr).
+    bases = [group["initial_lr"] for group in optimizer.param_groups]
+    lrs = list(bases)
+    for slot in slots:
+        closed = getattr(slot.scheduler, "_get_closed_form_lr", None)
+        if slot.scheduler is None or closed is None:
+            continue
+        slot.scheduler.base_lrs = list(bases)
+        factors = [value / base if base else 1.0 for value, base in zip(closed(), bases, strict=True)]
+        lrs = [lr * f for lr, f in zip(lrs, factors, strict=True)]
+    for group, lr in zip(optimizer.param_groups, lrs, strict=True):
+        group["lr"] = lr
+    for slot in slots:
+        if slot.scheduler is not None and hasattr(slot.scheduler, "_last_lr"):
+            slot.scheduler._last_lr = list(lrs)  # torch keeps get_last_lr() here
+
+
+def resume_problems(
+    model: nn.Module, wrapper: AnyOptimWrapper | None, checkpoint: Mapping[str, Any], path: Path
+) -> list[Problem]:
+    """What does not fit between the checkpoint and this run: model and optimizer shapes."""
+    problems: list[Problem] = []
+    weights = checkpoint.get("state_dict")
+    if not isinstance(weights, Mapping):
+        return [Problem("resume", f"{path} holds no model weights ('state_dict')")]
+    own = model.state_dict()
+    for key in own:
+        if key not in weights:
+            problems.append(Problem("resume", f"the checkpoint {path.name} has no {key}: it is from another model"))
+    for key, value in weights.items():
+        if key not in own:
+            problems.append(Problem("resume", f"the checkpoint {path.name} has {key}, which this model lacks"))
+        elif isinstance(value, torch.Tensor) and value.shape != own[key].shape:
+            problems.append(
+                Problem("resume", f"{key}: checkpoint shape {list(value.shape)}, model shape {list(own[key].shape)}")
+            )
+    if wrapper is None:
+        return problems
+    saved = checkpoint.get("optimizer")
+    if not isinstance(saved, Mapping):
+        return [
+            *problems,
+            Problem("resume", f"{path.name} holds no optimizer state (saved with save_optimizer: false?)"),
+        ]
+    pairs = (
+        [(name, w.optimizer, saved.get(name)) for name, w in wrapper.items()]
+        if isinstance(wrapper, OptimWrapperDict)
+        else [("", wrapper.optimizer, saved)]
+    )
+    for name, optimizer, state in pairs:
+        groups = state.get("param_groups", []) if isinstance(state, Mapping) else None
+        if (
+            groups is None
+            or len(groups) != len(optimizer.param_groups)
+            or any(len(g["params"]) != len(o["params"]) for g, o in zip(groups, optimizer.param_groups, strict=False))
+        ):
+            which = f"optimizer {name!r}" if name else "optimizer"
+            problems.append(
+                Problem(
+                    "resume", f"the {which} state in {path.name} has another number of parameter groups or parameters"
+                )
+            )
+    return problems
+
+
+def saved_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    meta = checkpoint.get("meta", {})
+    text = meta.get("config") if isinstance(meta, Mapping) else None
+    return json.loads(text) if isinstance(text, str) else {}
+
+
+def checkpoint_state(
+    position: Position,
+    *,
+    seed: int,
+    cfg: RunnerConfig,
+    model: nn.Module,
+    hooks: Sequence[Hook],
+    optim_wrapper: AnyOptimWrapper | None,
+    schedulers: Sequence[ScheduleSlot] | None,
+    extra_meta: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Everything needed to resume exactly: weights, optimizer, schedulers, the position (one typed
+    record, flat in ``meta`` as MMEngine has it), every RNG stream, hook state and the validated config.
+    ``optim_wrapper`` / ``schedulers`` None: left out."""
+    state: dict[str, Any] = {
+        "meta": {
+            **position.model_dump(),
+            "seed": seed,
+            "typedrunner_version": __version__,
+            "torch_version": str(torch.__version__),
+            "config": json.dumps(cfg.model_dump(mode="json")),
+            **(extra_meta or {}),
+        },
+        "state_dict": model.state_dict(),
+        "rng": capture_rng(),
+        "hooks": {type(h).__name__: h.state_dict() for h in hooks if h.state_dict()},
+    }
+    if optim_wrapper is not None:
+        state["optimizer"] = optim_wrapper.state_dict()
+    if schedulers is not None:
+        state["param_schedulers"] = [slot.state_dict() for slot in schedulers]
+    return state
+
+
+def resume_checkpoint(
+    cfg: RunnerConfig, work_dir: Path, model: nn.Module, optim_wrapper: AnyOptimWrapper | None
+) -> tuple[Path, dict[str, Any]] | None:
+    """The checkpoint ``resume`` continues from (``load_from``, else the latest in work_dir), loaded
+    and checked against the model and optimizer; None when ``resume: auto`` finds nothing."""
+    spec = cfg.load_from
+    path = Path(spec.path) if spec is not None else find_latest(work_dir)
+    if path is None:
+        if cfg.resume == "auto":
+            return None
+        raise refuse(
+            "resume",
+            f"true, but {str(work_dir)!r} holds no checkpoint to resume: give work_dir of the run to continue, "
+            "load_from: <checkpoint>, or resume: auto (resume if there is a checkpoint, else start)",
+        )
+    try:
+        # on the CPU: load_state_dict moves weights and optimizer state to their parameters' device,
+        # and the RNG states must stay CPU tensors
+        checkpoint = load_checkpoint(path, map_location="cpu")
+    except CheckpointError as e:
+        raise refuse("resume", str(e)) from e
+    problems = resume_problems(model, optim_wrapper, checkpoint, path)
+    if problems:
+        raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
+    return path, checkpoint
+
+
+def restore(
+    checkpoint: Mapping[str, Any],
+    path: Path,
+    *,
+    cfg: RunnerConfig,
+    state: RunState,
+    model: nn.Module,
+    hooks: Sequence[Hook],
+    optim_wrapper: AnyOptimWrapper | None,
+    schedulers: Sequence[ScheduleSlot],
+) -> list[str]:
+    """Put a checked checkpoint back into the run, exactly; return the config changes since it was
+    written (``path: old -> new``)."""
+    position = Position.from_meta(checkpoint.get("meta"), str(path))
+    changes = config_diff(saved_config(checkpoint), cfg.model_dump(mode="json"))
+    configured_lrs = [group["lr"] for group in optim_wrapper.param_groups] if optim_wrapper else []
+    model.load_state_dict(checkpoint["state_dict"])
+    if optim_wrapper is not None:
+        optim_wrapper.load_state_dict(checkpoint["optimizer"])
+    restore_schedulers(
+        schedulers,
+        checkpoint.get("param_schedulers", []),
+        optim_wrapper.optimizer if isinstance(optim_wrapper, OptimWrapper) else None,
+        configured_lrs if changes else None,
+    )
+    state.restore(position)
+    if optim_wrapper is not None:
+        optim_wrapper.calls = state.iter
+    saved_hooks = checkpoint.get("hooks", {})
+    for hook in hooks:
+        if type(hook).__name__ in saved_hooks:
+            hook.load_state_dict(saved_hooks[type(hook).__name__])
+    if "rng" in checkpoint:
+        restore_rng(checkpoint["rng"])
+    return changes

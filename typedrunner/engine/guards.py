@@ -1,0 +1,165 @@
+"""What keeps a run's work safe: graceful stops on signals, non-finite losses caught, and clear errors
+from data loading.
+
+Nothing here costs a host sync per iteration: a signal only sets a flag the loops read, and the
+loss's finiteness is accumulated on the device and read every ``interval`` iterations.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import os
+import signal
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from types import FrameType
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from typedrunner.engine.state import RunState
+from typedrunner.errors import DataLoadingError, NonFiniteLossError
+from typedrunner.parts.logging import RunLogger
+
+__all__ = ["GracefulStop", "NonFiniteGuard", "guarded", "worker_deaths_named"]
+
+
+# -- signals ----------------------------------------------------------------------------------
+class GracefulStop:
+    """While training: the first SIGTERM or SIGINT asks the loops to stop after the current
+    iteration (they save a checkpoint); a second one stops at once. Main thread only."""
+
+    SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+    def __init__(self, state: RunState, logger: RunLogger) -> None:
+        self.state = state
+        self.logger = logger
+        self._previous: dict[int, Any] = {}
+
+    def __enter__(self) -> GracefulStop:
+        if threading.current_thread() is threading.main_thread():
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        name = signal.Signals(signum).name
+        if self.state.stop_signal is None:
+            self.state.stop_signal = name
+            self.logger.warning(
+                f"{name} received: finishing this iteration, then saving a checkpoint (send it again to stop at once)"
+            )
+            return
+        # The second signal: leave now, the way the signal would have without us.
+        self.__exit__()
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        os.kill(os.getpid(), signum)
+
+
+# -- non-finite losses --------------------------------------------------------------------------
+class NonFiniteGuard:
+    """Accumulates ``isfinite(loss)`` on the device; reads it every ``interval`` iterations."""
+
+    def __init__(self, interval: int, enabled: bool = True) -> None:
+        self.interval = interval
+        self.enabled = enabled
+        self._ok: Tensor | None = None
+        self._since = 0
+        self._count = 0
+        self._last: Mapping[str, Tensor] = {}
+
+    def update(self, state: RunState, outputs: Mapping[str, Tensor]) -> None:
+        loss = outputs.get("loss")
+        if loss is None or not self.enabled:
+            return
+        ok = torch.isfinite(loss).all()
+        self._ok = ok if self._ok is None else self._ok & ok
+        self._last = outputs
+        self._count += 1
+        if self._count % self.interval == 0:
+            self.check(state, outputs)
+
+    def check(self, state: RunState, outputs: Mapping[str, Tensor] | None = None) -> None:
+        """Raise if any loss since the last check was not finite (one host read)."""
+        outputs = self._last if outputs is None else outputs
+        if self._ok is not None and not bool(self._ok):
+            terms = ", ".join(f"{k}={float(v.float().mean()):.4g}" for k, v in outputs.items())
+            raise NonFiniteLossError(
+                f"the loss became NaN or infinite between iterations {self._since + 1} and {state.iter + 1} "
+                f"(epoch {state.epoch + 1}); at iteration {state.iter + 1}: {terms}. Try a lower lr, "
+                "optim_wrapper.clip_grad, checking the data for NaN/inf, or optim_wrapper.nonfinite: skip "
+                "(skip such steps). The last checkpoint is untouched."
+            )
+        self._ok = None
+        self._since = state.iter + 1
+
+
+# -- data -------------------------------------------------------------------------------------
+def _failing_sample(loader: Any, batch_number: int) -> str:
+    """On the error path only: find which sample of the failing batch raises, by reading each again
+    in this process (``Dataset[7] raised ValueError: ...``); empty when it cannot be told."""
+    dataset, batch_sampler = getattr(loader, "dataset", None), getattr(loader, "batch_sampler", None)
+    if dataset is None or batch_sampler is None:
+        return ""
+    try:
+        indices: list[int] = next(itertools.islice(iter(batch_sampler), batch_number, None), [])
+    except Exception:
+        return ""
+    for index in indices:
+        try:
+            dataset[index]
+        except Exception as e:
+            return f"{type(dataset).__qualname__}[{index}] raised {type(e).__name__}: {e}"
+    return ""
+
+
+def guarded(loader: Iterable[Any], path: str, start: int = 0) -> Iterator[Any]:
+    """Iterate ``loader``; a failure while loading (not while training) becomes a clear error naming
+    the dataloader, the dataset and, where it can be found, the sample. ``start``: batches skipped."""
+    iterator = iter(loader)
+    number = start
+    while True:
+        try:
+            batch = next(iterator)
+        except StopIteration:
+            return
+        except Exception as e:
+            dataset = getattr(loader, "dataset", None)
+            name = type(dataset).__qualname__
+            died = isinstance(e, ConnectionError) or (
+                "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
+            )
+            if died:
+                what = f"a dataloader worker died ({str(e).strip().splitlines()[0]})"
+            else:
+                sample = _failing_sample(loader, number)
+                lines = [line for line in str(e).strip().splitlines() if line.strip()]
+                what = sample or f"loading batch {number} failed: {lines[-1] if lines else type(e).__name__}"
+            raise DataLoadingError(
+                f"{path} ({name}): {what}. The last checkpoint is intact: fix the data and resume with resume=true"
+            ) from e
+        number += 1
+        yield batch
+
+
+@contextlib.contextmanager
+def worker_deaths_named() -> Iterator[None]:
+    """A dataloader worker that died mid-run (torch's RuntimeError) becomes a ``DataLoadingError``
+    that says what to do."""
+    try:
+        yield
+    except RuntimeError as e:
+        if "DataLoader worker" not in str(e):
+            raise
+        raise DataLoadingError(
+            f"a dataloader worker died: {str(e).strip().splitlines()[0]}. The last checkpoint is intact: "
+            "fix the cause (often memory: fewer workers or a smaller batch) and resume with resume=true"
+        ) from e

@@ -1,0 +1,339 @@
+"""The loops: straight-line code implementing the data-flow contract (DESIGN.md section 2).
+
+A loop advances the run state and calls the hooks; it sees the run through :class:`LoopHost` (the
+Runner implements it), never through the Runner class itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, NamedTuple, Protocol
+
+import torch
+from torch import Tensor, nn
+
+from typedrunner.config.train import EpochBasedTrainLoop as EpochLoopConfig
+from typedrunner.config.train import IterBasedTrainLoop as IterLoopConfig
+from typedrunner.engine.guards import NonFiniteGuard, guarded
+from typedrunner.engine.state import RunState
+from typedrunner.errors import TrainingStopped
+from typedrunner.parts.data import start_pass
+from typedrunner.parts.evaluator import Evaluator
+from typedrunner.parts.hooks.base import HookList, RunView
+from typedrunner.parts.model import BaseModel, parse_losses, run_forward
+from typedrunner.parts.optim import AnyOptimWrapper
+
+__all__ = [
+    "EpochBasedTrainLoop",
+    "IterBasedTrainLoop",
+    "LoopHost",
+    "TestLoop",
+    "TrainLoop",
+    "ValLoop",
+    "predict_step_for",
+    "train_loop_for",
+    "train_step_for",
+]
+
+TrainStep = Callable[[Any, AnyOptimWrapper], dict[str, Tensor]]
+PredictStep = Callable[[Any], Any]
+
+
+def train_step_for(model: nn.Module, preprocessor: nn.Module) -> TrainStep:
+    """``model.train_step`` for a ``BaseModel``; the same three steps for any other ``nn.Module``."""
+    if isinstance(model, BaseModel):
+        return model.train_step
+
+    def train_step(data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
+        batch = preprocessor(data, True)
+        with optim_wrapper.optim_context(model):
+            losses = run_forward(model, batch, "loss")
+        loss, log_vars = parse_losses(losses)
+        optim_wrapper.update_params(loss)
+        return log_vars
+
+    return train_step
+
+
+def predict_step_for(model: nn.Module, preprocessor: nn.Module, stage: str) -> PredictStep:
+    """``model.val_step`` / ``test_step`` for a ``BaseModel``; preprocess + predict otherwise."""
+    if isinstance(model, BaseModel):
+        return model.val_step if stage == "val" else model.test_step
+
+    def predict_step(data: Any) -> Any:
+        return run_forward(model, preprocessor(data, False), "predict")
+
+    return predict_step
+
+
+class LoopHost(RunView, Protocol):
+    """What the loops use of the run: the hooks' view, plus the state and the parts they drive."""
+
+    @property
+    def state(self) -> RunState: ...
+    @property
+    def seed(self) -> int: ...
+    @property
+    def device(self) -> torch.device: ...
+    @property
+    def train_step(self) -> TrainStep: ...
+    @property
+    def data_preprocessor(self) -> nn.Module: ...
+    @property
+    def nonfinite_guard(self) -> NonFiniteGuard: ...
+    @property
+    def val_loop(self) -> ValLoop | None: ...
+
+
+class _TrainLoopBase:
+    """What both train loops share: the validation schedule and the body of one iteration."""
+
+    def __init__(self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper) -> None:
+        self.host = host
+        self.dataloader = dataloader
+        self.optim_wrapper = optim_wrapper
+
+    @property
+    def length(self) -> int:
+        """The run's length in the unit validation counts in (epochs or iterations)."""
+        raise NotImplementedError
+
+    def interval_at(self, done: int) -> int:
+        """The validation interval once ``done`` epochs (or iterations) are finished (``dynamic_intervals``)."""
+        raise NotImplementedError
+
+    def _val_due(self, done: int, val_begin: int) -> bool:
+        return (
+            self.host.val_loop is not None
+            and done >= val_begin
+            and (done % self.interval_at(done) == 0 or done == self.length)
+        )
+
+    def _validate(self, val_loop: ValLoop | None) -> None:
+        if val_loop is not None:
+            val_loop.run()  # it puts the model back in training mode
+            self.host.state.last_val_iter = self.host.state.iter
+
+    def _iteration(self, batch_idx: int, data_batch: Any) -> None:
+        """One training step between its hooks; then a requested stop (SIGTERM) takes effect."""
+        host, state, hooks = self.host, self.host.state, self.host.hooks
+        hooks.before_train_iter(host, batch_idx, data_batch)
+        outputs = host.train_step(data_batch, self.optim_wrapper)
+        state.inner_iter += 1
+        host.nonfinite_guard.update(state, outputs)  # before the hooks: a checkpoint they write must not hold NaN
+        hooks.after_train_iter(host, batch_idx, data_batch, outputs)
+        state.iter += 1
+        if state.stop_signal is not None:
+            raise TrainingStopped(state.stop_signal)
+
+
+def _interval(intervals: list[tuple[int, int]], default: int, done: int) -> int:
+    """The interval in force once ``done`` are finished; ``intervals`` sorted by start."""
+    return next((v for start, v in reversed(intervals) if done >= start), default)
+
+
+class EpochBasedTrainLoop(_TrainLoopBase):
+    """Train ``max_epochs`` epochs; validate after epoch ``val_begin`` and every ``val_interval``."""
+
+    by_epoch = True
+
+    def __init__(
+        self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper, cfg: EpochLoopConfig
+    ) -> None:
+        super().__init__(host, dataloader, optim_wrapper)
+        self.cfg = cfg
+        self.max_epochs = cfg.max_epochs
+        self._intervals = sorted(cfg.dynamic_intervals)
+
+    @property
+    def length(self) -> int:
+        return self.max_epochs
+
+    @property
+    def max_iters(self) -> int:
+        return self.max_epochs * self.host.iters_per_epoch
+
+    def interval_at(self, done: int) -> int:
+        return _interval(self._intervals, self.cfg.val_interval, done)
+
+    def run(self) -> None:
+        host, state = self.host, self.host.state
+        host.hooks.before_train(host)
+        # Resumed from an end-of-epoch checkpoint written before that epoch's validation: run it now,
+        # so hooks that learn from metrics (early stopping, plateau schedules, best checkpoints) see it.
+        if (
+            state.inner_iter == 0
+            and state.epoch > 0
+            and state.last_val_iter != state.iter
+            and self._val_due(state.epoch, self.cfg.val_begin)
+        ):
+            self._validate(host.val_loop)
+        while state.epoch < self.max_epochs and not state.stop_requested:
+            self.run_epoch()
+            if self._val_due(state.epoch, self.cfg.val_begin):
+                self._validate(host.val_loop)
+            if state.stop_signal is not None:
+                raise TrainingStopped(state.stop_signal)
+        host.hooks.after_train(host)
+
+    def run_epoch(self) -> None:
+        # 1. epoch start (a resumed run may start mid-epoch)  2. each batch  3. epoch end
+        host, state, hooks = self.host, self.host.state, self.host.hooks
+        start = state.inner_iter
+        start_pass(self.dataloader, host.seed, state.epoch, skip_batches=start)
+        hooks.before_train_epoch(host)
+        host.model.train()
+        for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start), start):
+            self._iteration(batch_idx, data_batch)
+        hooks.after_train_epoch(host)
+        state.epoch += 1
+        state.inner_iter = 0
+
+
+class IterBasedTrainLoop(_TrainLoopBase):
+    """Train ``max_iters`` iterations, cycling the data; validate every ``val_interval`` iterations."""
+
+    by_epoch = False
+    max_epochs = 0  # not counted in epochs
+
+    def __init__(
+        self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper, cfg: IterLoopConfig
+    ) -> None:
+        super().__init__(host, dataloader, optim_wrapper)
+        self.cfg = cfg
+        self.max_iters = cfg.max_iters
+        self._intervals = sorted(cfg.dynamic_intervals)
+
+    @property
+    def length(self) -> int:
+        return self.max_iters
+
+    def interval_at(self, done: int) -> int:
+        return _interval(self._intervals, self.cfg.val_interval, done)
+
+    def _batches(self) -> Iterator[Any]:
+        """The data, pass after pass; ``state.epoch`` counts passes, ``state.inner_iter`` the position."""
+        host, state = self.host, self.host.state
+        while True:
+            start_pass(self.dataloader, host.seed, state.epoch, skip_batches=state.inner_iter)
+            yield from guarded(self.dataloader, "train_dataloader", state.inner_iter)
+            state.epoch += 1
+            state.inner_iter = 0
+
+    def run(self) -> None:
+        host, state, hooks = self.host, self.host.state, self.host.hooks
+        hooks.before_train(host)
+        hooks.before_train_epoch(host)
+        host.model.train()
+        if state.iter > 0 and state.last_val_iter != state.iter and self._val_due(state.iter, self.cfg.val_begin):
+            self._validate(host.val_loop)  # resumed from a checkpoint written before this iteration's validation
+        batches = self._batches()
+        while state.iter < self.max_iters and not state.stop_requested:
+            self._iteration(state.iter, next(batches))
+            if self._val_due(state.iter, self.cfg.val_begin):
+                self._validate(host.val_loop)
+        hooks.after_train_epoch(host)
+        hooks.after_train(host)
+
+
+TrainLoop = EpochBasedTrainLoop | IterBasedTrainLoop
+
+
+def train_loop_for(
+    host: LoopHost,
+    loader: Iterable[Any] | None,
+    optim_wrapper: AnyOptimWrapper | None,
+    cfg: EpochLoopConfig | IterLoopConfig | None,
+) -> TrainLoop | None:
+    """The train loop ``train_cfg`` describes; None when a part training needs is not configured."""
+    if cfg is None or loader is None or optim_wrapper is None:
+        return None
+    if isinstance(cfg, EpochLoopConfig):
+        return EpochBasedTrainLoop(host, loader, optim_wrapper, cfg)
+    return IterBasedTrainLoop(host, loader, optim_wrapper, cfg)
+
+
+class StageEvents(NamedTuple):
+    """The hook events of one evaluation stage (val or test), in the order the loop calls them."""
+
+    before: Callable[[RunView], None]
+    before_epoch: Callable[[RunView], None]
+    before_iter: Callable[[RunView, int, Any], None]
+    after_iter: Callable[[RunView, int, Any, Any], None]
+    after_epoch: Callable[[RunView, dict[str, float]], None]
+    after: Callable[[RunView], None]
+
+
+class _EvalLoop:
+    stage = "val"
+
+    def __init__(self, host: LoopHost, dataloader: Any, evaluator: Evaluator, fp16: bool = False) -> None:
+        self.host = host
+        self.dataloader = dataloader
+        self.evaluator = evaluator
+        self.fp16 = fp16
+
+    def events(self, hooks: HookList) -> StageEvents:
+        raise NotImplementedError
+
+    def run(self) -> dict[str, float]:
+        host = self.host
+        events = self.events(host.hooks)
+        predict = predict_step_for(host.model, host.data_preprocessor, self.stage)
+        events.before(host)
+        events.before_epoch(host)
+        was_training = host.model.training
+        host.model.eval()
+        start_pass(self.dataloader, host.seed, 0)
+        autocast = torch.autocast(host.device.type, dtype=torch.float16, enabled=self.fp16)
+        with torch.no_grad(), autocast:
+            for batch_idx, data_batch in enumerate(guarded(self.dataloader, f"{self.stage}_dataloader")):
+                events.before_iter(host, batch_idx, data_batch)
+                outputs = predict(data_batch)
+                self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+                events.after_iter(host, batch_idx, data_batch, outputs)
+        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+        host.model.train(was_training)
+        self.record(metrics)
+        events.after_epoch(host, metrics)
+        events.after(host)
+        return metrics
+
+    def record(self, metrics: dict[str, float]) -> None:
+        """Keep the metrics in the run state (validation only)."""
+
+
+class ValLoop(_EvalLoop):
+    """Predict every validation batch, feed the evaluator, compute the metrics."""
+
+    stage = "val"
+
+    def events(self, hooks: HookList) -> StageEvents:
+        return StageEvents(
+            hooks.before_val,
+            hooks.before_val_epoch,
+            hooks.before_val_iter,
+            hooks.after_val_iter,
+            hooks.after_val_epoch,
+            hooks.after_val,
+        )
+
+    def record(self, metrics: dict[str, float]) -> None:
+        self.host.state.record_metrics(metrics)
+
+
+class TestLoop(_EvalLoop):
+    """Predict every test batch, feed the evaluator, compute the metrics."""
+
+    __test__ = False  # not a pytest test class
+    stage = "test"
+
+    def events(self, hooks: HookList) -> StageEvents:
+        return StageEvents(
+            hooks.before_test,
+            hooks.before_test_epoch,
+            hooks.before_test_iter,
+            hooks.after_test_iter,
+            hooks.after_test_epoch,
+            hooks.after_test,
+        )

@@ -1,0 +1,146 @@
+"""Checkpoint files: written atomically, loaded with ``weights_only=True``."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from typedrunner.config.runner import LoadFrom
+from typedrunner.errors import CheckpointError, Problem, Severity
+
+__all__ = [
+    "CheckpointError",
+    "load_checkpoint",
+    "load_weights",
+    "publish_checkpoint",
+    "remove_stale_temporaries",
+    "save_checkpoint",
+    "write_text_atomic",
+]
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        _fsync_directory(path.parent)  # the rename itself survives a power cut
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some filesystems cannot fsync a directory; the file itself is on disk
+    finally:
+        os.close(fd)
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    """Write ``state`` to ``path`` atomically: a crash leaves the old file or the new, never half."""
+    try:
+        _atomic_write(path, lambda f: torch.save(state, f))
+    except (OSError, RuntimeError) as e:  # torch's zip writer turns a failed write into a RuntimeError
+        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(
+            f"cannot write checkpoint {path}: {detail} (disk full, quota or file-size limit?); "
+            "the previous checkpoint is intact"
+        ) from e
+
+
+def remove_stale_temporaries(directory: Path) -> list[Path]:
+    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``): never checkpoints."""
+    stale = [p for p in directory.glob(".*.tmp") if p.is_file()] if directory.is_dir() else []
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``: no code in the file runs)."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise CheckpointError(
+            f"cannot load checkpoint {str(path)!r} safely (weights_only=True): {type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}"
+        ) from e
+    if not isinstance(state, dict):
+        raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a dict")
+    return state
+
+
+def publish_checkpoint(path: Path, keys: list[str]) -> Path:
+    """A copy of ``path`` holding only ``keys`` (e.g. meta and state_dict), for release."""
+    state = load_checkpoint(path)
+    published = path.with_name(f"{path.stem}_published.pth")
+    save_checkpoint({k: v for k, v in state.items() if k in keys}, published)
+    return published
+
+
+def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tuple[dict[str, Any], list[Problem]]:
+    """``load_from``: copy matching weights into ``model``; every key or shape mismatch is a problem.
+
+    Strict (the default): any mismatch is an error and nothing is loaded. Partial (``strict: false``):
+    what matches is loaded and the rest is reported as warnings; loading nothing at all is an error.
+    """
+    try:
+        checkpoint = load_checkpoint(spec.path, map_location=device)
+    except CheckpointError as e:
+        return {}, [Problem("load_from", str(e))]
+    weights = checkpoint.get("state_dict", checkpoint)
+    if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
+        return checkpoint, [Problem("load_from", f"{spec.path!r} holds no state dict of tensors (no 'state_dict' key)")]
+    for pattern, replacement in spec.revise_keys:
+        weights = {re.sub(pattern, replacement, key): value for key, value in weights.items()}
+    own = model.state_dict()
+    severity: Severity = "error" if spec.strict else "warning"
+    problems = [
+        Problem("load_from", f"missing in the checkpoint: {k}", severity=severity) for k in own if k not in weights
+    ]
+    problems += [Problem("load_from", f"not in the model: {k}", severity=severity) for k in weights if k not in own]
+    matching = {}
+    for key, value in weights.items():
+        if key not in own:
+            continue
+        if value.shape != own[key].shape:
+            problems.append(
+                Problem(
+                    "load_from",
+                    f"shape mismatch for {key}: checkpoint {list(value.shape)}, model {list(own[key].shape)}",
+                    severity=severity,
+                )
+            )
+        else:
+            matching[key] = value
+    if spec.strict and problems:
+        return checkpoint, problems
+    if not matching:
+        problems.append(Problem("load_from", f"no weight of {spec.path!r} matches the model: nothing would load"))
+        return checkpoint, problems
+    model.load_state_dict(matching, strict=False)
+    return checkpoint, problems

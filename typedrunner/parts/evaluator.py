@@ -1,0 +1,101 @@
+"""``BaseMetric`` and ``Evaluator``: MMEngine's evaluation API."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from typedrunner.registry.lazy import loaded_class
+
+__all__ = ["BaseMetric", "Evaluator", "TorchMetricAdapter", "infer_rule", "is_torchmetric"]
+
+
+class BaseMetric(ABC):
+    """A metric: ``process`` appends per-batch results to ``results``; ``compute_metrics`` reduces them."""
+
+    default_prefix: str | None = None
+
+    def __init__(self, collect_device: str = "cpu", prefix: str | None = None) -> None:
+        self.collect_device = collect_device
+        self.prefix = prefix or self.default_prefix
+        self.results: list[Any] = []
+
+    @abstractmethod
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        """Record what ``compute_metrics`` needs from one batch into ``self.results``."""
+
+    @abstractmethod
+    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
+        """Reduce the recorded results to ``{metric_name: value}``."""
+
+    def evaluate(self, size: int) -> dict[str, float]:
+        """Compute the metrics over everything processed since the last call, then reset."""
+        metrics = self.compute_metrics(self.results)
+        self.results.clear()
+        if not isinstance(metrics, Mapping):
+            raise TypeError(
+                f"{type(self).__name__}.compute_metrics must return a mapping of names to numbers, "
+                f"not {type(metrics).__name__}"
+            )
+        if self.prefix:
+            return {f"{self.prefix}/{key}": value for key, value in metrics.items()}
+        return dict(metrics)
+
+
+class Evaluator:
+    """Several metrics over the same predictions."""
+
+    def __init__(self, metrics: Sequence[BaseMetric]) -> None:
+        self.metrics = list(metrics)
+
+    def process(self, data_samples: Any, data_batch: Any) -> None:
+        for metric in self.metrics:
+            metric.process(data_batch, data_samples)
+
+    def evaluate(self, size: int) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for metric in self.metrics:
+            for key, value in metric.evaluate(size).items():
+                if key in out:
+                    raise ValueError(f"two metrics both return {key!r}; give one of them a prefix (prefix: ...)")
+                out[key] = float(value)
+        return out
+
+
+class TorchMetricAdapter(BaseMetric):
+    """A ``torchmetrics.Metric`` used as a metric: ``update(*data_samples)`` per batch, ``compute()``
+    at the end. The model's predictions must be ``(preds, target)``, as torchmetrics expects."""
+
+    def __init__(self, metric: Any, name: str | None = None, prefix: str | None = None) -> None:
+        super().__init__(prefix=prefix)
+        self.metric = metric
+        self.name = name or type(metric).__name__
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        if not isinstance(data_samples, (tuple, list)) or len(data_samples) < 2:
+            raise TypeError(
+                f"{self.name} (torchmetrics) needs the model's predict output as (preds, target), "
+                f"not {type(data_samples).__name__}"
+            )
+        self.metric.update(data_samples[0], data_samples[1])
+        self.results.append(len(data_samples[1]))
+
+    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
+        value = self.metric.compute()
+        self.metric.reset()
+        return {self.name: float(value)}
+
+
+def is_torchmetric(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torchmetrics.Metric`` (without importing torchmetrics)."""
+    metric = loaded_class("torchmetrics.Metric")
+    return metric is not None and isinstance(obj, metric)
+
+
+_LESS_HINTS = ("loss", "error", "err", "mse", "mae", "rmse", "wer", "cer")
+
+
+def infer_rule(key: str) -> str:
+    """``less`` for keys that name an error or a loss, ``greater`` otherwise (accuracy, mAP, ...)."""
+    return "less" if any(h in key.lower() for h in _LESS_HINTS) else "greater"

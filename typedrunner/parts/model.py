@@ -1,0 +1,103 @@
+"""``BaseModel`` and ``BaseDataPreprocessor``: MMEngine's model base classes, typed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+
+from typedrunner.parts.optim import AnyOptimWrapper
+
+__all__ = ["BaseDataPreprocessor", "BaseModel", "Mode", "parse_losses", "run_forward"]
+
+Mode = Literal["loss", "predict", "tensor"]
+
+
+class BaseDataPreprocessor(nn.Module):
+    """Moves a batch (tensors nested in tuples, lists and dicts) to the device of this module."""
+
+    def __init__(self, non_blocking: bool = False) -> None:
+        super().__init__()
+        self.non_blocking = non_blocking
+        self.register_buffer("_device_marker", torch.empty(0), persistent=False)
+
+    @property
+    def device(self) -> torch.device:
+        marker = self._buffers["_device_marker"]  # registered in __init__: always a Tensor
+        return marker.device if marker is not None else torch.device("cpu")
+
+    def cast_data(self, data: Any) -> Any:
+        """``data`` with every tensor moved to :attr:`device`."""
+        if isinstance(data, Tensor):
+            return data.to(self.device, non_blocking=self.non_blocking)
+        if isinstance(data, Mapping):
+            return {key: self.cast_data(value) for key, value in data.items()}
+        if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+            return type(data)(*(self.cast_data(x) for x in data))
+        if isinstance(data, (list, tuple)):
+            return type(data)(self.cast_data(x) for x in data)
+        return data
+
+    def forward(self, data: Any, training: bool = False) -> Any:
+        return self.cast_data(data)
+
+
+def run_forward(model: nn.Module, data: Any, mode: Mode) -> Any:
+    """The data-flow contract's call: ``model(**data)`` for a dict, ``model(*data)`` for a sequence."""
+    if isinstance(data, Mapping):
+        return model(**data, mode=mode)
+    if isinstance(data, (list, tuple)):
+        return model(*data, mode=mode)
+    return model(data, mode=mode)
+
+
+def parse_losses(losses: Mapping[str, Tensor | Sequence[Tensor]]) -> tuple[Tensor, dict[str, Tensor]]:
+    """Sum the entries whose key contains ``loss``; return it and detached values to log.
+
+    Nothing is read back to the host here: the logged values stay on the device.
+    """
+    log_vars: dict[str, Tensor] = {}
+    for key, value in losses.items():
+        if isinstance(value, Tensor):
+            log_vars[key] = value if value.dim() == 0 else value.mean()
+        else:
+            log_vars[key] = torch.stack([v.mean() for v in value]).sum()
+    loss_terms = [value for key, value in log_vars.items() if "loss" in key]
+    if not loss_terms:
+        raise KeyError(f"the model's loss mapping has no key containing 'loss' (keys: {sorted(losses)})")
+    loss = loss_terms[0] if len(loss_terms) == 1 else torch.stack(loss_terms).sum()
+    logged = {key: value.detach() for key, value in log_vars.items()}
+    logged["loss"] = loss.detach()
+    return loss, logged
+
+
+class BaseModel(nn.Module):
+    """MMEngine's ``BaseModel``: an ``nn.Module`` holding a ``data_preprocessor``.
+
+    Subclasses implement ``forward(*inputs, mode)`` for ``mode`` in ``loss``, ``predict``, ``tensor``.
+    """
+
+    def __init__(self, data_preprocessor: nn.Module | None = None) -> None:
+        super().__init__()
+        self.data_preprocessor: nn.Module = (
+            data_preprocessor if data_preprocessor is not None else BaseDataPreprocessor()
+        )
+
+    def train_step(self, data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
+        """Preprocess, compute the losses, update the parameters; return the detached losses."""
+        batch = self.data_preprocessor(data, True)
+        with optim_wrapper.optim_context(self):
+            losses = run_forward(self, batch, "loss")
+        loss, log_vars = parse_losses(losses)
+        optim_wrapper.update_params(loss)
+        return log_vars
+
+    def val_step(self, data: Any) -> Any:
+        """Preprocess and predict."""
+        return run_forward(self, self.data_preprocessor(data, False), "predict")
+
+    def test_step(self, data: Any) -> Any:
+        """Preprocess and predict."""
+        return run_forward(self, self.data_preprocessor(data, False), "predict")
