@@ -392,3 +392,19 @@ def pickle_slurm_job(sweep_dir: str) -> None:
     folder = Path(launcher.params["submitit_folder"].replace("%j", f"{SLURM_JOB}_0"))
     folder.mkdir(parents=True)
     DelayedSubmission(launcher, *job_params).dump(folder / f"{SLURM_JOB}_0_submitted.pkl")
+
+
+# ----------------------------------------------------------------------------------------------
+# Recorders (test_runner, test_resume_exact)
+# ----------------------------------------------------------------------------------------------
+class LossHook(Hook):
+    """Captures every iteration's loss from the train step's outputs."""
+
+    def __init__(self) -> None:
+        self.losses: list[Tensor] = []
+
+    def after_train_iter(
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        assert outputs is not None
+        self.losses.append(outputs["loss"].detach().clone())

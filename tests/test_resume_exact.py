@@ -20,6 +20,7 @@ from torch import Tensor, nn
 import typedrunner
 from tests.helpers import (
     ITERS_PER_EPOCH,
+    LossHook,
     assert_same_state,
     interrupted_run,
     optim_wrapper_of,
@@ -53,19 +54,6 @@ from typedrunner.testing import (
 # ----------------------------------------------------------------------------------------------
 # Recorders, a dropout model, a dataset that counts its reads
 # ----------------------------------------------------------------------------------------------
-class LossHook(Hook):
-    """Every iteration's loss."""
-
-    def __init__(self) -> None:
-        self.losses: list[Tensor] = []
-
-    def after_train_iter(
-        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
-    ) -> None:
-        assert outputs is not None
-        self.losses.append(outputs["loss"].detach().clone())
-
-
 class DropoutModel(BaseModel):
     """A classifier with dropout: its training depends on the torch RNG, not only on the data."""
 

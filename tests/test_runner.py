@@ -19,7 +19,7 @@ import typedrunner.config as schemas
 from examples.seed_mlp import MyAwesomeModel, MyDataset
 from examples.train_manual import build_runner
 from examples.train_python_config import seed_config
-from tests.helpers import runner_weights
+from tests.helpers import LossHook, runner_weights
 from typedrunner import ConfigError, lazy
 from typedrunner.app.compose import compose, to_runner_config
 from typedrunner.config import (
@@ -111,19 +111,6 @@ class SnapshotHook(Hook):
 
     def before_train(self, runner: RunView) -> None:
         self.weights = {k: v.detach().clone() for k, v in runner.model.state_dict().items()}
-
-
-class LossHook(Hook):
-    """Captures every iteration's loss from the train step's outputs."""
-
-    def __init__(self) -> None:
-        self.losses: list[Tensor] = []
-
-    def after_train_iter(
-        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
-    ) -> None:
-        assert outputs is not None
-        self.losses.append(outputs["loss"].detach().clone())
 
 
 def _assert_same_weights(a: Mapping[str, Tensor], b: Mapping[str, Tensor]) -> None:
