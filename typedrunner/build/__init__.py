@@ -1,0 +1,1 @@
+"""The one place where validated configs become objects."""
