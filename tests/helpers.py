@@ -153,6 +153,7 @@ PLUGINS_SOURCE = '''
 """Test plugins for the command line: a slow dataset, a NaN dataset, a hook that caps file sizes."""
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import time
@@ -173,6 +174,14 @@ class Slow(MyDataset):
     def __getitem__(self, index: int) -> Any:
         time.sleep(self.delay)
         return super().__getitem__(index)
+
+
+class InterruptedAtBuild(MyDataset):
+    """The seed's rings; building it sends this process SIGINT, as a Ctrl-C during start-up would."""
+
+    def __init__(self, is_train: bool, size: int) -> None:
+        super().__init__(is_train, size)
+        os.kill(os.getpid(), signal.SIGINT)
 
 
 class NanRings(MyDataset):

@@ -20,6 +20,7 @@ import pytest
 from torch import Tensor
 
 from tests.helpers import (
+    PLUGINS,
     REPO,
     SendSignal,
     checkpoint_weights,
@@ -177,3 +178,16 @@ def test_signal_in_process_stops_after_that_iteration_and_resumes_exactly(
     assert same_weights(
         checkpoint_weights(work_dir / "epoch_3.pth"), checkpoint_weights(tmp_path / "straight" / "epoch_3.pth")
     )
+
+
+def test_ctrl_c_before_training_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    """A Ctrl-C while the run is still being built (here: as the dataset is built) ends with exit 130
+    and one line, not a traceback; there is nothing to save yet, and nothing is saved."""
+    run_dir = tmp_path / "run"
+    result = run_cli(
+        mlp_args(run_dir, dataset=f"{PLUGINS}.InterruptedAtBuild"), plugin_cli_env(write_plugins(tmp_path))
+    )
+    assert result.returncode == 130, explain(result)
+    assert "interrupted before training started: nothing was trained or saved" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    assert not list(run_dir.glob("*.pth")) and not (run_dir / "last_checkpoint").exists()

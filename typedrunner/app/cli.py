@@ -25,6 +25,8 @@ EXIT_INVALID = 2
 """An invalid configuration or a contract mismatch: nothing trained."""
 EXIT_STOPPED = 3
 """Stopped by SIGTERM or SIGINT after writing a resumable checkpoint."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C before training started: nothing was trained or saved (the shell's code for SIGINT)."""
 
 
 def _conf_dir() -> Path:
@@ -52,6 +54,8 @@ def _task(cfg: Any) -> float | None:
     except TypedRunnerError as e:
         _report(e, output_dir)
         _leave(EXIT_INVALID, e, hydra_cfg)
+    except KeyboardInterrupt:
+        _interrupted(hydra_cfg)
     if options.check:
         return None
     try:
@@ -96,6 +100,19 @@ def _leave(code: int, error: TypedRunnerError, hydra_cfg: Any) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _interrupted(hydra_cfg: Any) -> None:
+    """Ctrl-C while validating, probing or building: say so in one line, not a traceback (a sweep
+    stops, as Ctrl-C asks)."""
+    from hydra.types import RunMode
+
+    if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise KeyboardInterrupt
+    print("interrupted before training started: nothing was trained or saved", file=sys.stderr)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
 
 
 def _check_report(runner: Any, findings: list[Any]) -> str:
