@@ -306,7 +306,8 @@ def assert_same_state(a: Any, b: Any, where: str = "") -> None:
 
 
 def pointer_target(work_dir: Path) -> Path:
-    return Path((work_dir / "last_checkpoint").read_text(encoding="utf-8").strip())
+    """The file ``last_checkpoint`` names (relative to work_dir), resolved."""
+    return resolved_pointer(work_dir).resolve()
 
 
 def interrupted_run(cfg: RunnerConfig, interrupt: Interrupt, *hooks: Hook) -> Runner:

@@ -232,7 +232,7 @@ def check_checkpoint_class(tmp_path: Path) -> None:
     by_epoch, by_iter = subdir(tmp_path, "epoch"), subdir(tmp_path, "iter")
     train(by_epoch, {"checkpoint": {"save_best": "accuracy"}})
     assert checkpoint_files(by_epoch) == {"epoch_1.pth", "epoch_2.pth", "epoch_3.pth", "best_accuracy.pth"}
-    pointer = Path((by_epoch / "last_checkpoint").read_text(encoding="utf-8").strip())
+    pointer = by_epoch / (by_epoch / "last_checkpoint").read_text(encoding="utf-8").strip()  # relative
     assert pointer.resolve() == (by_epoch / "epoch_3.pth").resolve()  # the pointer names the latest, not the best
     train(by_iter, {"checkpoint": {"by_epoch": False, "interval": 6}})
     assert checkpoint_files(by_iter) == {"iter_6.pth", "iter_12.pth"}

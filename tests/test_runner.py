@@ -212,7 +212,7 @@ def test_checkpoints_every_epoch_with_pointer_and_safe_contents(tmp_path: Path) 
     runner = Runner(cfg)
     runner.train()
     assert sorted(p.name for p in tmp_path.glob("*.pth")) == ["epoch_1.pth", "epoch_2.pth", "epoch_3.pth"]
-    pointer = Path((tmp_path / "last_checkpoint").read_text().strip())
+    pointer = tmp_path / (tmp_path / "last_checkpoint").read_text().strip()  # relative to work_dir
     assert pointer.resolve() == (tmp_path / "epoch_3.pth").resolve()
 
     state = torch.load(pointer, map_location="cpu", weights_only=True)

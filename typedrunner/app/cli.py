@@ -134,6 +134,47 @@ def _report(error: TypedRunnerError, output_dir: Path) -> None:
         (output_dir / "error_report.txt").write_text(text + "\n", encoding="utf-8")
 
 
+def _composition_failures(run_and_report: Any) -> Any:
+    """Hydra's ``run_and_report`` (it prints any error and exits 1), but a failure to compose the
+    config (a missing group option, a value of the wrong shape, an interpolation that does not
+    resolve, a YAML error, a nesting too deep) is reported as an invalid configuration, exit 2.
+    Failures of the task itself (training, a failed sweep job) go to Hydra's own handler."""
+
+    def run(func: Any) -> Any:
+        def composing() -> Any:
+            try:
+                return func()
+            except Exception as e:
+                if _raised_by_task(e):
+                    raise
+                from typedrunner.app.compose import composition_problems
+
+                problems = composition_problems(e, sys.argv[1:])
+                if problems is None:
+                    raise
+                error = ConfigError(problems)
+                if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                    traceback.print_exc()
+                print(str(error), file=sys.stderr)
+                sys.stderr.flush()
+                sys.exit(EXIT_INVALID)
+
+        return run_and_report(composing)
+
+    return run
+
+
+def _raised_by_task(error: BaseException) -> bool:
+    """Whether ``error`` came out of :func:`_task` (here, or from a sweep job in another process)."""
+    tb = error.__traceback__
+    while tb is not None:
+        code = tb.tb_frame.f_code
+        if code is _task.__code__ or (code.co_name == "return_value" and "hydra" in code.co_filename):
+            return True
+        tb = tb.tb_next
+    return False
+
+
 def main() -> None:
     conf = _conf_dir()
     if not (conf / "config.yaml").is_file():
@@ -144,9 +185,15 @@ def main() -> None:
         )
         sys.exit(EXIT_INVALID)
     import hydra
+    import hydra._internal.utils as hydra_utils  # run_and_report: where Hydra turns errors into exit 1
 
     from typedrunner.app.compose import load_python_configs
 
     load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
     app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
-    app()
+    original = hydra_utils.run_and_report
+    hydra_utils.run_and_report = _composition_failures(original)
+    try:
+        app()
+    finally:
+        hydra_utils.run_and_report = original

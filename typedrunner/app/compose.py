@@ -5,6 +5,7 @@ Nothing past this module sees a ``DictConfig`` or a ``ListConfig``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,13 +15,14 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from typedrunner.config.runner import RunnerConfig
-from typedrunner.errors import ConfigError, Problem
+from typedrunner.errors import ConfigError, Problem, did_you_mean
 
 __all__ = [
     "CLI_KEYS",
     "CliOptions",
     "annotate_sources",
     "compose",
+    "composition_problems",
     "load_python_configs",
     "register_experiment",
     "to_plain",
@@ -59,6 +61,13 @@ def to_plain(cfg: DictConfig) -> dict[str, Any]:
 
 def to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
     """Validate a composed config; also return the command line's own options."""
+    try:
+        return _to_runner_config(cfg)
+    except RecursionError:
+        raise ConfigError([Problem("", _TOO_DEEP)]) from None
+
+
+def _to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
     data = to_plain(cfg)
     flags = {key: data.pop(key, False) for key in ("check", "strict")}
     bad = [Problem(key, "must be true or false", value) for key, value in flags.items() if not isinstance(value, bool)]
@@ -91,14 +100,97 @@ def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> Dic
         return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
 
 
+_TOO_DEEP = "the configuration is nested too deeply to compose (Python's recursion limit): flatten it"
+
+
+def composition_problems(error: BaseException, overrides: Sequence[str] = ()) -> list[Problem] | None:
+    """The problems behind an error that Hydra, OmegaConf or YAML raised while composing the config
+    (a missing group option, a list where a mapping is expected, an interpolation that does not
+    resolve, a YAML syntax error, a nesting too deep), or None when ``error`` is not one of those.
+    ``overrides`` are the command line's, to name the one behind an error."""
+    from hydra.errors import HydraException, MissingConfigException, OverrideParseException
+
+    if isinstance(error, RecursionError):
+        deep = [o for o in overrides if "=" in o and o.count("{") + o.count("[") > 20]
+        return [Problem(_override_key(o), _TOO_DEEP, source=f"command-line override {o!r}") for o in deep] or [
+            Problem("", _TOO_DEEP)
+        ]
+    if isinstance(error, MissingConfigException) and error.missing_cfg_file and "/" in error.missing_cfg_file:
+        group, _, option = error.missing_cfg_file.rpartition("/")
+        options = [str(o) for o in error.options or []]
+        known = f" (options: {', '.join(options)}){did_you_mean(option, options)}" if options else ""
+        return [Problem(group.replace("/", "."), f"no option {option!r} in the config group {group!r}{known}")]
+    if isinstance(error, OverrideParseException) and "=" in error.override:
+        message = str(error).split("; See ")[0]  # Hydra's link to its override grammar follows
+        return [Problem(_override_key(error.override), message, source=f"command-line override {error.override!r}")]
+    cause = error.__cause__ if error.__cause__ is not None else error.__context__
+    for found in (error, cause):
+        if type(found).__module__.startswith("yaml."):  # PyYAML's errors (OmegaConf loads with it)
+            return [Problem("", _yaml_message(found))]
+    if isinstance(error, HydraException) and isinstance(cause, OmegaConfBaseException):
+        first = str(error).splitlines()[0]
+        problem = _omegaconf_problem(cause, overrides)
+        source = problem.source or _merging(first, overrides)
+        return [replace(problem, message=f"{problem.message} ({first.rstrip('.:')})", source=source)]
+    if isinstance(error, OmegaConfBaseException):
+        return [_omegaconf_problem(error, overrides)]
+    if isinstance(error, HydraException):
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+        return [Problem("", "; ".join(lines[:3]) or type(error).__name__)]
+    return None
+
+
+def _omegaconf_problem(error: OmegaConfBaseException, overrides: Sequence[str]) -> Problem:
+    message = str(error).splitlines()[0] if str(error) else type(error).__name__
+    if message.startswith("Cannot merge DictConfig with ListConfig"):
+        message = "expected a mapping of keys, got a list"
+    elif message.startswith("Cannot merge ListConfig with DictConfig"):
+        message = "expected a list, got a mapping"
+    override = _interpolating(message, overrides)
+    if override is not None:
+        return Problem(_override_key(override), message, source=f"command-line override {override!r}")
+    return Problem(str(getattr(error, "full_key", None) or ""), message)
+
+
+def _interpolating(message: str, overrides: Sequence[str]) -> str | None:
+    """The override holding the interpolation that ``message`` says does not resolve (``${nope}``,
+    ``${oc.env:UNSET}``), if any."""
+    for override in overrides:
+        names = [n.rpartition(":")[2].strip() for n in re.findall(r"\$\{([^}]*)\}", override.partition("=")[2])]
+        if any(n and f"'{n}'" in message for n in names):
+            return override
+    return None
+
+
+def _merging(first_line: str, overrides: Sequence[str]) -> str | None:
+    """The override Hydra names in ``Error merging override KEY=VALUE``."""
+    for override in overrides:
+        if first_line.endswith(override):
+            return f"command-line override {override!r}"
+    return None
+
+
+def _yaml_message(error: Any) -> str:
+    mark = getattr(error, "problem_mark", None)
+    where = f"{mark.name}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else "a YAML file"
+    what = " ".join(str(x) for x in (getattr(error, "context", None), getattr(error, "problem", None)) if x)
+    return f"YAML syntax error in {where}: {what or str(error).splitlines()[0]}"
+
+
 def annotate_sources(problems: Sequence[Problem], hydra_cfg: Any, conf_dir: Path) -> list[Problem]:
     """Say where each problem's value came from: a command-line override or a config-group file."""
-    overrides = [str(o) for o in hydra_cfg.overrides.task]
-    choices = {str(k): str(v) for k, v in hydra_cfg.runtime.choices.items() if not str(k).startswith("hydra/") and v}
+    # unresolved: an override may hold the very interpolation that did not resolve (${nope})
+    overrides = [str(o) for o in OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False) or []]
+    given = OmegaConf.to_container(hydra_cfg.runtime.choices, resolve=False)
+    given = given if isinstance(given, dict) else {}
+    choices = {str(k): str(v) for k, v in given.items() if not str(k).startswith("hydra/") and v}
     files = _group_files(choices, conf_dir)
     out = []
     for problem in problems:
-        source = problem.source or _source_of(problem.path, overrides, files)
+        interpolating = _interpolating(problem.message, overrides)
+        source = problem.source or (
+            f"command-line override {interpolating!r}" if interpolating else _source_of(problem.path, overrides, files)
+        )
         out.append(replace(problem, source=source))
     return out
 

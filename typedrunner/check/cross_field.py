@@ -18,7 +18,7 @@ from typedrunner.errors import Problem, did_you_mean
 from typedrunner.parts.hooks.base import EVENTS
 from typedrunner.registry.lazy import Lazy
 
-__all__ = ["built_problems", "cross_field_problems"]
+__all__ = ["amp_problems", "built_problems", "cross_field_problems"]
 
 _TRIOS = {
     "train": ("train_dataloader", "train_cfg", "optim_wrapper"),
@@ -299,3 +299,25 @@ def built_problems(cfg: RunnerConfig, iters_per_epoch: int, metric_names: Mappin
             )
         )
     return problems
+
+
+def amp_problems(cfg: RunnerConfig, device_type: str) -> list[Problem]:
+    """An ``AmpOptimWrapper`` without a ``dtype`` on a CPU trains under bfloat16 autocast (float16
+    needs CUDA): legal, but not what a config written for a GPU expects, so it is said."""
+    wrappers = cfg.optim_wrapper if isinstance(cfg.optim_wrapper, dict) else {"": cfg.optim_wrapper}
+    if device_type == "cuda":
+        return []
+    found = []
+    for name, wrapper in wrappers.items():
+        if wrapper is not None and wrapper.type == "AmpOptimWrapper" and wrapper.dtype is None:
+            path = f"optim_wrapper.{name}.type" if name else "optim_wrapper.type"
+            found.append(
+                _problem(
+                    path,
+                    f"AmpOptimWrapper on {device_type}: training runs under bfloat16 autocast (float16 needs "
+                    "CUDA), with less precision than float32; set dtype: bfloat16 to mean it, or type: "
+                    "OptimWrapper to train in float32",
+                    severity="warning",
+                )
+            )
+    return found

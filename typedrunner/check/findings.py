@@ -10,9 +10,9 @@ from typing import Any
 
 from torch import nn
 
-from typedrunner.check.cross_field import built_problems
+from typedrunner.check.cross_field import amp_problems, built_problems
 from typedrunner.check.probe import ProbeResult, preserved_state, probe_eval, probe_train
-from typedrunner.check.work_dir import work_dir_problems
+from typedrunner.check.work_dir import checkpoint_dir_problems, work_dir_problems
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import Problem
 from typedrunner.parts.evaluator import BaseMetric
@@ -52,11 +52,26 @@ def run_checks(
             probe_train(model, preprocessor, train_dataloader, result)
         for loop in evals:
             probe_eval(loop.stage, model, preprocessor, loop.dataloader, loop.metrics, result)
-    writes = cfg.train_cfg is not None and cfg.default_hooks.checkpoint is not None
+    hook = cfg.default_hooks.checkpoint
+    writes = cfg.train_cfg is not None and hook is not None
+    with_optimizer = cfg.optim_wrapper is not None
+    checkpoints: list[Problem] = []
+    if writes and hook is not None and cfg.train_cfg is not None:
+        epochs = cfg.train_cfg.length if cfg.train_cfg.by_epoch else 1
+        iters = cfg.train_cfg.length if not cfg.train_cfg.by_epoch else epochs * max(iters_per_epoch, 1)
+        checkpoints = checkpoint_dir_problems(hook, work_dir, epochs if hook.by_epoch else iters, model, with_optimizer)
     findings = [
         *config_warnings,
-        *(work_dir_problems(work_dir, model, cfg.optim_wrapper is not None) if writes else []),
+        *(work_dir_problems(work_dir, model, with_optimizer) if writes else []),
+        *checkpoints,
         *built_problems(cfg, iters_per_epoch, result.metric_names),
+        *(amp_problems(cfg, _device_type(model)) if trains else []),
         *result.problems,
     ]
     return findings, result
+
+
+def _device_type(model: nn.Module) -> str:
+    """Where the model's weights are (``cpu`` for a model without any)."""
+    first = next(iter(model.parameters()), None)
+    return first.device.type if first is not None else "cpu"

@@ -345,10 +345,17 @@ def probe_eval(
             trial = metric
         saved_results = list(trial.results)
         trial.results.clear()
-        ok, _ = _call(
-            trial.process, (), {"data_batch": batch, "data_samples": outputs}, "process", where, outputs, result
-        )
-        if not ok:
+        try:
+            trial.process(data_batch=batch, data_samples=outputs)
+        except Exception as e:  # both sides named: what the model predicts, what the metric reads
+            metric_fn = f"{type(metric).__qualname__}.process"
+            model_fn = f"{type(model).__qualname__}.forward(mode='predict')"
+            result.add(
+                where,
+                f"process: {metric_fn} raised {_exception_line(e)}; it was given, as data_samples, what "
+                f"{model_fn} returned: {summarize(outputs)} (data_batch: {summarize(batch)}); make the "
+                f"model's predict output and the metric's process agree" + _hint(e),
+            )
             continue
         ok, values = _call(
             trial.evaluate, (len(getattr(loader, "dataset", [])) or 1,), {}, "compute_metrics", where, outputs, result

@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, TypeVar
+import functools
+import types
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal, TypeVar, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from typedrunner.errors import ConfigError, Problem, format_path
-from typedrunner.registry.lazy import escape_braces, name_unknown_keys
+from typedrunner.registry.lazy import name_unknown_keys
 
 __all__ = ["ConfigModel", "TypedComponent", "not_supported_yet", "problems_from", "to_config_error"]
 
@@ -27,6 +37,18 @@ class ConfigModel(BaseModel):
         frozen=False,
         protected_namespaces=(),
     )
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _bool_is_not_a_count(cls, value: Any, info: ValidationInfo) -> Any:
+        """``max_epochs: true`` is a mistake, not 1: a field that takes integers (and not booleans)
+        refuses a boolean, at any depth of its lists and tuples (``milestones: [true]``). YAML and
+        command-line integers are ints, and still validate."""
+        if isinstance(value, (bool, list, tuple)) and info.field_name is not None:
+            field = cls.model_fields.get(info.field_name)
+            if field is not None and _bool_in_int(field.annotation, value):
+                raise PydanticCustomError("int_type", "expected an integer, not a boolean")
+        return value
 
     @model_validator(mode="wrap")
     @classmethod
@@ -54,13 +76,58 @@ class TypedComponent(ConfigModel):
         return data
 
 
+def _bool_in_int(annotation: Any, value: Any) -> bool:
+    """Whether ``value`` is, or holds in its lists and tuples, a boolean where ``annotation`` takes
+    an integer but no boolean."""
+    if isinstance(value, bool):
+        return _takes_int_not_bool(annotation)
+    if not isinstance(value, (list, tuple)):
+        return False
+    items = _item_types(annotation)
+    if not items:
+        return False
+    return any(
+        _bool_in_int(items[min(i, len(items) - 1)] if len(items) > 1 else items[0], v) for i, v in enumerate(value)
+    )
+
+
+@functools.cache
+def _members(annotation: Any) -> tuple[Any, ...]:
+    """The members of a union (Annotated and Optional unwrapped), or the type itself."""
+    if get_origin(annotation) is Annotated:
+        return _members(get_args(annotation)[0])
+    if get_origin(annotation) in (Union, types.UnionType):
+        return tuple(m for arg in get_args(annotation) for m in _members(arg))
+    return (annotation,)
+
+
+@functools.cache
+def _takes_int_not_bool(annotation: Any) -> bool:
+    members = _members(annotation)
+    if any(m is bool or m is Any for m in members):
+        return False
+    if any(get_origin(m) is Literal and any(isinstance(a, bool) for a in get_args(m)) for m in members):
+        return False
+    return int in members
+
+
+@functools.cache
+def _item_types(annotation: Any) -> tuple[Any, ...]:
+    """The element types of the list and tuple members of ``annotation`` (``tuple[int, int]``: both)."""
+    found: list[Any] = []
+    for member in _members(annotation):
+        if get_origin(member) in (list, tuple, Sequence):
+            found += [a for a in get_args(member) if a is not Ellipsis]
+    return tuple(found)
+
+
 def not_supported_yet(default: Any, feature: str) -> Any:
     """An ``AfterValidator`` that accepts only ``default``: the setting exists but is not built yet."""
 
     def check(value: _T) -> _T:
         if value != default:
             message = f"not supported yet: {feature} (only {default!r} is accepted for now)"
-            raise PydanticCustomError("not_supported", escape_braces(message))
+            raise PydanticCustomError("not_supported", message)  # no context: taken literally, braces and all
         return value
 
     return AfterValidator(check)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from typedrunner.config.base import ConfigModel, TypedComponent
 from typedrunner.registry.lazy import Component
@@ -55,6 +55,25 @@ class CheckpointHook(TypedComponent):
     """Checkpoint file name with one ``{}`` for the epoch or iteration (default ``epoch_{}.pth`` / ``iter_{}.pth``)."""
     published_keys: list[Literal["meta", "state_dict", "optimizer", "param_schedulers"]] | None = None
     """At the end, also write ``<last>_published.pth`` holding only these keys (e.g. ``[meta, state_dict]``)."""
+
+    @field_validator("filename_tmpl")
+    @classmethod
+    def _formats_one_count(cls, value: str | None) -> str | None:
+        """Checked now, not at the first save: one integer in, a plain file name out, one per count."""
+        if value is None:
+            return None
+        try:
+            names = [value.format(1), value.format(2)]
+        except (IndexError, KeyError, ValueError, AttributeError, TypeError) as e:
+            raise ValueError(
+                f"must format with one integer, the epoch or iteration (e.g. 'ckpt_{{}}.pth'); "
+                f"{value!r}.format(1) raised {type(e).__name__}: {e}"
+            ) from None
+        if any(n in ("", ".", "..") or "/" in n or "\\" in n or "\0" in n for n in names):
+            raise ValueError(f"must give a plain file name, not {names[0]!r} (out_dir sets the directory)")
+        if names[0] == names[1]:
+            raise ValueError(f"gives the same name {names[0]!r} for every count: put the count in a {{}}")
+        return value
 
     @model_validator(mode="after")
     def _rules_match(self) -> CheckpointHook:

@@ -9,9 +9,8 @@ Restoring it continues the run as if it had never stopped: bit for bit on CPU.
 from __future__ import annotations
 
 import json
-import random
-import sys
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,19 +18,34 @@ import torch
 from torch import nn
 
 from typedrunner._version import __version__
+from typedrunner.config import data as data_cfg
 from typedrunner.config.runner import RunnerConfig
+from typedrunner.engine.loops import TrainLoop
+from typedrunner.engine.resume_checks import (
+    ResumeMeta,
+    check_rng,
+    check_schedulers,
+    check_within,
+    restore_hooks,
+    resume_problems,
+)
+from typedrunner.engine.rng import capture_rng, restore_rng
 from typedrunner.engine.state import Position, RunState
-from typedrunner.errors import CheckpointError, ConfigError, Problem, refuse
+from typedrunner.errors import CheckpointError, ConfigError, refuse
 from typedrunner.parts.checkpoint import load_checkpoint
+from typedrunner.parts.data import DefaultSampler
 from typedrunner.parts.hooks.base import Hook
-from typedrunner.parts.optim import AnyOptimWrapper, OptimWrapper, OptimWrapperDict
+from typedrunner.parts.optim import AnyOptimWrapper, OptimWrapper
 from typedrunner.parts.schedulers import ScheduleSlot
 
 __all__ = [
+    "ResumeMeta",
+    "adopt_seed",
     "capture_rng",
     "checkpoint_state",
     "config_diff",
     "find_latest",
+    "pointer_text",
     "restore",
     "restore_rng",
     "restore_schedulers",
@@ -45,39 +59,29 @@ __all__ = [
 _SCHEDULER_POSITION = ("last_epoch", "_step_count", "_last_lr", "_get_lr_called_within_step", "_is_initial")
 
 
-def capture_rng() -> dict[str, Any]:
-    """Every RNG stream, as tensors and plain values."""
-    version, internal, gauss = random.getstate()
-    state: dict[str, Any] = {"python": [version, list(internal), gauss], "torch": torch.get_rng_state()}
-    numpy = sys.modules.get("numpy")
-    if numpy is not None:
-        name, keys, pos, has_gauss, cached = numpy.random.get_state()
-        state["numpy"] = [str(name), torch.from_numpy(keys.astype("int64")), int(pos), int(has_gauss), float(cached)]
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
+def pointer_text(path: Path, work_dir: Path) -> str:
+    """What ``last_checkpoint`` holds: the checkpoint's path relative to ``work_dir``, so that a copied
+    run directory resumes from its own files."""
+    return os.path.relpath(path.resolve(), work_dir.resolve())
 
 
-def restore_rng(state: Mapping[str, Any]) -> None:
-    version, internal, gauss = state["python"]
-    random.setstate((int(version), tuple(int(x) for x in internal), gauss))
-    torch.set_rng_state(state["torch"].cpu())  # RNG states are CPU byte tensors, wherever they were loaded
-    numpy = sys.modules.get("numpy")
-    if numpy is not None and "numpy" in state:
-        name, keys, pos, has_gauss, cached = state["numpy"]
-        numpy.random.set_state((name, keys.cpu().numpy().astype("uint32"), pos, has_gauss, cached))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])
+def _inside(path: Path, directories: Iterable[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(d.resolve()) for d in directories)
 
 
-def find_latest(work_dir: Path) -> Path | None:
-    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy)."""
+def find_latest(work_dir: Path, checkpoint_dir: Path | None = None) -> Path | None:
+    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy).
+
+    The pointer is data read from the run directory: a target outside ``work_dir`` (and the configured
+    ``checkpoint_dir``) is ignored."""
     pointer = work_dir / "last_checkpoint"
     if pointer.is_file():
         target = Path(pointer.read_text(encoding="utf-8").strip())
         if not target.is_absolute():
             target = work_dir / target
-        if target.is_file():
+        allowed = [work_dir] if checkpoint_dir is None else [work_dir, checkpoint_dir]
+        if target.is_file() and _inside(target, allowed):
             return target
     candidates = [
         p for p in work_dir.glob("*.pth") if not p.name.startswith("best_") and not p.stem.endswith("_published")
@@ -162,54 +166,6 @@ def restore_schedulers(
             slot.scheduler._last_lr = list(lrs)  # torch keeps get_last_lr() here
 
 
-def resume_problems(
-    model: nn.Module, wrapper: AnyOptimWrapper | None, checkpoint: Mapping[str, Any], path: Path
-) -> list[Problem]:
-    """What does not fit between the checkpoint and this run: model and optimizer shapes."""
-    problems: list[Problem] = []
-    weights = checkpoint.get("state_dict")
-    if not isinstance(weights, Mapping):
-        return [Problem("resume", f"{path} holds no model weights ('state_dict')")]
-    own = model.state_dict()
-    for key in own:
-        if key not in weights:
-            problems.append(Problem("resume", f"the checkpoint {path.name} has no {key}: it is from another model"))
-    for key, value in weights.items():
-        if key not in own:
-            problems.append(Problem("resume", f"the checkpoint {path.name} has {key}, which this model lacks"))
-        elif isinstance(value, torch.Tensor) and value.shape != own[key].shape:
-            problems.append(
-                Problem("resume", f"{key}: checkpoint shape {list(value.shape)}, model shape {list(own[key].shape)}")
-            )
-    if wrapper is None:
-        return problems
-    saved = checkpoint.get("optimizer")
-    if not isinstance(saved, Mapping):
-        return [
-            *problems,
-            Problem("resume", f"{path.name} holds no optimizer state (saved with save_optimizer: false?)"),
-        ]
-    pairs = (
-        [(name, w.optimizer, saved.get(name)) for name, w in wrapper.items()]
-        if isinstance(wrapper, OptimWrapperDict)
-        else [("", wrapper.optimizer, saved)]
-    )
-    for name, optimizer, state in pairs:
-        groups = state.get("param_groups", []) if isinstance(state, Mapping) else None
-        if (
-            groups is None
-            or len(groups) != len(optimizer.param_groups)
-            or any(len(g["params"]) != len(o["params"]) for g, o in zip(groups, optimizer.param_groups, strict=False))
-        ):
-            which = f"optimizer {name!r}" if name else "optimizer"
-            problems.append(
-                Problem(
-                    "resume", f"the {which} state in {path.name} has another number of parameter groups or parameters"
-                )
-            )
-    return problems
-
-
 def saved_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
     meta = checkpoint.get("meta", {})
     text = meta.get("config") if isinstance(meta, Mapping) else None
@@ -255,8 +211,9 @@ def resume_checkpoint(
 ) -> tuple[Path, dict[str, Any]] | None:
     """The checkpoint ``resume`` continues from (``load_from``, else the latest in work_dir), loaded
     and checked against the model and optimizer; None when ``resume: auto`` finds nothing."""
-    spec = cfg.load_from
-    path = Path(spec.path) if spec is not None else find_latest(work_dir)
+    spec, hook = cfg.load_from, cfg.default_hooks.checkpoint
+    out_dir = Path(hook.out_dir) if hook is not None and hook.out_dir else None
+    path = Path(spec.path) if spec is not None else find_latest(work_dir, out_dir)
     if path is None:
         if cfg.resume == "auto":
             return None
@@ -287,10 +244,18 @@ def restore(
     hooks: Sequence[Hook],
     optim_wrapper: AnyOptimWrapper | None,
     schedulers: Sequence[ScheduleSlot],
-) -> list[str]:
-    """Put a checked checkpoint back into the run, exactly; return the config changes since it was
-    written (``path: old -> new``)."""
-    position = Position.from_meta(checkpoint.get("meta"), str(path))
+    train_loop: TrainLoop | None = None,
+) -> tuple[ResumeMeta, list[str]]:
+    """Put a checked checkpoint back into the run, exactly; return its meta and the config changes
+    since it was written (``path: old -> new``). Everything read is checked before anything of the
+    run is restored: a malformed checkpoint, or one past the end of ``train_loop``, is a ``ConfigError``."""
+    meta = ResumeMeta.from_meta(checkpoint.get("meta"), str(path))
+    if train_loop is not None:
+        by_epoch = train_loop.by_epoch
+        check_within(meta, ("epoch", train_loop.max_epochs) if by_epoch else ("iter", train_loop.max_iters), path)
+    check_rng(checkpoint.get("rng"), path)
+    check_schedulers(checkpoint.get("param_schedulers", []), schedulers, path)
+    restore_hooks(hooks, checkpoint.get("hooks", {}), path)
     changes = config_diff(saved_config(checkpoint), cfg.model_dump(mode="json"))
     configured_lrs = [group["lr"] for group in optim_wrapper.param_groups] if optim_wrapper else []
     model.load_state_dict(checkpoint["state_dict"])
@@ -302,13 +267,27 @@ def restore(
         optim_wrapper.optimizer if isinstance(optim_wrapper, OptimWrapper) else None,
         configured_lrs if changes else None,
     )
-    state.restore(position)
+    state.restore(meta)
     if optim_wrapper is not None:
         optim_wrapper.calls = state.iter
-    saved_hooks = checkpoint.get("hooks", {})
-    for hook in hooks:
-        if type(hook).__name__ in saved_hooks:
-            hook.load_state_dict(saved_hooks[type(hook).__name__])
     if "rng" in checkpoint:
         restore_rng(checkpoint["rng"])
-    return changes
+    return meta, changes
+
+
+def adopt_seed(cfg: RunnerConfig, loaders: Sequence[Any], saved: int | None, current: int) -> int:
+    """The seed a resumed run continues with: with ``randomness.seed`` unset, the checkpoint's (the
+    one the interrupted run drew), as MMEngine does; the samplers that took the run's seed take it
+    too, so the data order after resume is the interrupted run's (the loaders' own generators are
+    reseeded from the run's seed at each pass). ``loaders``: train, val, test (None where absent)."""
+    if cfg.randomness.seed is not None or saved is None:
+        return current
+    specs = (cfg.train_dataloader, cfg.val_dataloader, cfg.test_dataloader)
+    for spec, loader in zip(specs, loaders, strict=True):
+        if not isinstance(spec, data_cfg.DataLoader) or loader is None:
+            continue
+        sampler_cfg, sampler = spec.sampler_config(), getattr(loader, "sampler", None)
+        own_seed = isinstance(sampler_cfg, data_cfg.DefaultSampler) and sampler_cfg.seed is not None
+        if isinstance(sampler, DefaultSampler) and not own_seed:
+            sampler.seed = saved
+    return saved

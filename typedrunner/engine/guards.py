@@ -73,7 +73,7 @@ class NonFiniteGuard:
         self.enabled = enabled
         self._ok: Tensor | None = None
         self._since = 0
-        self._count = 0
+        self._until = 0
         self._last: Mapping[str, Tensor] = {}
 
     def update(self, state: RunState, outputs: Mapping[str, Tensor]) -> None:
@@ -81,10 +81,12 @@ class NonFiniteGuard:
         if loss is None or not self.enabled:
             return
         ok = torch.isfinite(loss).all()
+        if self._ok is None:
+            self._since = state.iter  # the window starts here (a resumed run starts past 0)
         self._ok = ok if self._ok is None else self._ok & ok
         self._last = outputs
-        self._count += 1
-        if self._count % self.interval == 0:
+        self._until = state.iter + 1  # the last iteration read, counted from 1
+        if (state.iter + 1) % self.interval == 0:  # at the log points, counted from the run's start
             self.check(state, outputs)
 
     def check(self, state: RunState, outputs: Mapping[str, Tensor] | None = None) -> None:
@@ -93,13 +95,12 @@ class NonFiniteGuard:
         if self._ok is not None and not bool(self._ok):
             terms = ", ".join(f"{k}={float(v.float().mean()):.4g}" for k, v in outputs.items())
             raise NonFiniteLossError(
-                f"the loss became NaN or infinite between iterations {self._since + 1} and {state.iter + 1} "
-                f"(epoch {state.epoch + 1}); at iteration {state.iter + 1}: {terms}. Try a lower lr, "
+                f"the loss became NaN or infinite between iterations {self._since + 1} and {self._until} "
+                f"(epoch {state.epoch + 1}); at iteration {self._until}: {terms}. Try a lower lr, "
                 "optim_wrapper.clip_grad, checking the data for NaN/inf, or optim_wrapper.nonfinite: skip "
                 "(skip such steps). The last checkpoint is untouched."
             )
         self._ok = None
-        self._since = state.iter + 1
 
 
 # -- data -------------------------------------------------------------------------------------

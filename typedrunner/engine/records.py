@@ -15,9 +15,14 @@ from typedrunner.parts.logging import RunLogger
 __all__ = ["open_run", "write_summary"]
 
 
-def open_run(cfg: RunnerConfig, work_dir: Path, logger: RunLogger) -> None:
-    """Start the run's files: the logs, ``config.json``; clear temporaries a kill left behind."""
+def open_run(cfg: RunnerConfig, work_dir: Path, logger: RunLogger, *, training: bool = False) -> None:
+    """Start the run's files: the logs, ``config.json``; clear temporaries a kill left behind. A
+    training run that got this far passed its checks: an ``error_report.txt`` left by an earlier
+    attempt in this directory (a refused resume, a crash) no longer describes it and is removed."""
     logger.attach(work_dir)
+    if training and (work_dir / "error_report.txt").is_file():
+        (work_dir / "error_report.txt").unlink(missing_ok=True)
+        logger.info("removed the error report of an earlier attempt", path=str(work_dir / "error_report.txt"))
     for path in remove_stale_temporaries(work_dir):
         logger.info("removed the temporary file of an interrupted write", path=str(path))
     config_text = json.dumps(cfg.model_dump(mode="json"), indent=2)

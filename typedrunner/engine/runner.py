@@ -71,6 +71,7 @@ class Runner:
         runner._build_parts(cfg)
         runner.raise_for(runner.check(), strict=strict)
         runner._build_training()
+        runner.raise_for(runner.findings, strict=strict)  # a resume's differences, found after the probe
         return runner
 
     def _build_parts(self, cfg: RunnerConfig) -> None:
@@ -171,7 +172,7 @@ class Runner:
             self.logger.info("nothing to resume: starting from scratch", work_dir=str(self.work_dir))
             return
         path, checkpoint = found
-        changes = checkpoints.restore(
+        meta, changes = checkpoints.restore(
             checkpoint,
             path,
             cfg=self.cfg,
@@ -180,10 +181,13 @@ class Runner:
             hooks=self.hooks.hooks,
             optim_wrapper=self.optim_wrapper,
             schedulers=self.schedulers,
+            train_loop=self.train_loop,
         )
-        self.config_warnings += [
-            warning("resume", f"differs from the checkpoint's config: {line}", stage="resume") for line in changes
-        ]
+        loaders = (self.train_dataloader, *(getattr(x, "dataloader", None) for x in (self.val_loop, self.test_loop)))
+        self.seed = checkpoints.adopt_seed(self.cfg, loaders, meta.seed, self.seed)  # as the interrupted run
+        new = [warning("resume", f"differs from the checkpoint's config: {c}", stage="resume") for c in changes]
+        self.config_warnings += new
+        self.findings += new  # the command line checks before resuming: logged with the other findings
         self.hooks.after_load_checkpoint(self, checkpoint)
         state = self.state
         self.logger.info(
@@ -228,7 +232,7 @@ class Runner:
         if check:
             self.raise_for(self.check(), strict=strict)
         started = time.perf_counter()
-        open_run(self.cfg, self.work_dir, self.logger)
+        open_run(self.cfg, self.work_dir, self.logger, training=True)
         try:
             self._train(self.train_loop, started)
         finally:
@@ -375,7 +379,7 @@ class Runner:
         path = (directory or self.work_dir) / filename
         save_checkpoint(state, path)
         if pointer:
-            write_text_atomic(self.work_dir / "last_checkpoint", str(path.resolve()))
+            write_text_atomic(self.work_dir / "last_checkpoint", checkpoints.pointer_text(path, self.work_dir))
         return path
 
     def publish_checkpoint(self, path: Path, keys: list[str]) -> Path:

@@ -7,13 +7,15 @@ position as one typed record (:class:`Position`); hooks read it through ``RunVie
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from typedrunner.errors import ConfigError, Problem, format_path
 
 __all__ = ["Position", "RunState"]
+
+_P = TypeVar("_P", bound="Position")
 
 
 class Position(BaseModel):
@@ -32,7 +34,7 @@ class Position(BaseModel):
     """``iter`` at the last validation during training (-1: none yet)."""
 
     @classmethod
-    def from_meta(cls, meta: Any, source: str) -> Position:
+    def from_meta(cls: type[_P], meta: Any, source: str) -> _P:
         """Read the position from a checkpoint's ``meta``; a malformed one is a ``ConfigError``."""
         try:
             return cls.model_validate(meta if isinstance(meta, dict) else {})

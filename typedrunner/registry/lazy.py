@@ -25,7 +25,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from typedrunner.errors import did_you_mean
 from typedrunner.registry.registries import Registry, import_object
 
-__all__ = ["Component", "Lazy", "escape_braces", "lazy", "loaded_class", "name_unknown_keys", "plain_value"]
+__all__ = ["Component", "Lazy", "lazy", "loaded_class", "name_unknown_keys", "plain_value"]
 
 _P = ParamSpec("_P")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -251,11 +251,9 @@ class Component:
         if any(_is_instance(value, kind) for kind in kinds):
             return value
         built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
-        raise PydanticCustomError(
-            "component_type",
-            "expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {kind}",
-            {"built": built, "kind": type(value).__name__},
-        )
+        # formatted here: pydantic fills a template's {placeholders} but keeps doubled braces doubled
+        message = f"expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {type(value).__name__}"
+        raise PydanticCustomError("component_type", message)
 
     def _check_arguments(self, target: Any, kwargs: Mapping[str, Any]) -> Lazy[Any]:
         if not callable(target):
@@ -314,16 +312,11 @@ def _is_subclass(cls: type[Any], dotted: str) -> bool:
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
     details: InitErrorDetails = {
-        "type": PydanticCustomError(kind, escape_braces(message)),
+        "type": PydanticCustomError(kind, message),
         "loc": loc,
         "input": value,
     }
     return ValidationError.from_exception_data("component", [details])
-
-
-def escape_braces(text: str) -> str:
-    """``text`` as a literal pydantic message template."""
-    return text.replace("{", "{{").replace("}", "}}")
 
 
 def name_unknown_keys(
@@ -341,5 +334,5 @@ def name_unknown_keys(
             if not hint and list_when_unmatched:
                 hint = f"; valid keys: {', '.join(names)}"
             kind, message = "unknown_key", f"{label}{hint}"
-        details.append({"type": PydanticCustomError(kind, escape_braces(message)), "loc": loc, "input": err["input"]})
+        details.append({"type": PydanticCustomError(kind, message), "loc": loc, "input": err["input"]})
     return ValidationError.from_exception_data(error.title, details)

@@ -7,14 +7,41 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
+from pydantic import BaseModel, ConfigDict, StrictStr, ValidationError, field_validator
 from torch import Tensor
 
 from typedrunner.config import hooks as schema
+from typedrunner.errors import ConfigError, Problem, format_path
 from typedrunner.parts.checkpoint import load_checkpoint
 from typedrunner.parts.evaluator import infer_rule
 from typedrunner.parts.hooks.base import Event, Hook, Priority, RunView
 
 __all__ = ["CheckpointHook"]
+
+
+def _is_file_name(name: str) -> bool:
+    """A plain file name: no directory part, nothing that leaves the directory it is joined to."""
+    return bool(name) and name not in (".", "..") and not any(c in name for c in "/\\\0")
+
+
+class _SavedState(BaseModel):
+    """The hook's state as a checkpoint holds it; ``saved`` names files that pruning deletes, so it may
+    only name files inside the checkpoint directory."""
+
+    model_config = ConfigDict(extra="ignore")
+    saved: list[StrictStr] = []
+    best: dict[str, float] = {}
+
+    @field_validator("saved")
+    @classmethod
+    def _file_names(cls, names: list[str]) -> list[str]:
+        outside = [n for n in names if not _is_file_name(n)]
+        if outside:
+            raise ValueError(
+                f"{outside!r}: not file names inside the checkpoint directory (a checkpoint may not name "
+                "paths outside the run directory)"
+            )
+        return names
 
 
 class CheckpointHook(Hook):
@@ -66,7 +93,9 @@ class CheckpointHook(Hook):
         )
         if cfg.max_keep_ckpts > 0:
             while len(self.saved) > cfg.max_keep_ckpts:
-                (self._directory(runner) / self.saved.pop(0)).unlink(missing_ok=True)
+                old = self.saved.pop(0)
+                if _is_file_name(old):  # never a path elsewhere, whatever the list was given
+                    (self._directory(runner) / old).unlink(missing_ok=True)
 
     def after_train_epoch(self, runner: RunView) -> None:
         # the epoch is over (its end-of-epoch hooks of higher priority have run): resume at the next one
@@ -137,5 +166,15 @@ class CheckpointHook(Hook):
         return {"saved": list(self.saved), "best": dict(self.best)}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.saved = list(state.get("saved", []))
-        self.best = {str(k): float(v) for k, v in dict(state.get("best", {})).items()}
+        """Restore the saved files and best scores; a malformed state is a ``ConfigError`` (path ``resume``)."""
+        try:
+            loaded = _SavedState.model_validate(dict(state))
+        except ValidationError as e:
+            raise ConfigError(
+                [
+                    Problem("resume", f"the checkpoint's CheckpointHook state: {format_path(err['loc'])}: {err['msg']}")
+                    for err in e.errors()
+                ],
+                title="cannot resume: the checkpoint's CheckpointHook state is malformed",
+            ) from None
+        self.saved, self.best = list(loaded.saved), dict(loaded.best)
