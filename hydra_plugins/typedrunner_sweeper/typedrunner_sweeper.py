@@ -1,5 +1,6 @@
 """``hydra/sweeper: typedrunner`` — Hydra's basic sweeper, but every point of the sweep is composed,
-validated and (once per distinct model and data) probed before the first job starts.
+validated and probed (once per distinct config: points differing only in the learning rate share
+one probe) before the first job starts.
 
 Hydra's own sweepers validate overrides only against the first config (Hydra issues 283, 2888): a
 sweep whose 7th point has a bad value trains six jobs before it fails. Here any invalid point stops
@@ -34,8 +35,11 @@ ConfigStore.instance().store(
     group="hydra/sweeper", name="typedrunner", node=TypedRunnerSweeperConf, provider="typedrunner"
 )
 
-# Keys that differ between points without changing what the probe sees.
-_PROBE_KEYS = ("model", "data_preprocessor", "train_dataloader", "val_dataloader", "test_dataloader", "custom_imports")
+# The probe's verdict (``Runner.checked``: the parts it builds, the batches it sends, the checks that
+# read the config: save_best against the metric names, schedules against the dataloader's length,
+# hooks, resume, ...) may depend on any field, so points share a probe only when their validated
+# configs are equal but for what provably cannot change it: a new field is probed by default.
+_NOT_PROBED = ("work_dir", "experiment_name")  # the probe runs in its own throwaway work_dir
 
 
 class TypedRunnerSweeper(BasicSweeper):
@@ -65,6 +69,7 @@ class TypedRunnerSweeper(BasicSweeper):
         loader = self.hydra_context.config_loader
         problems: list[Problem] = []
         probed: dict[str, list[Problem]] = {}
+        runs = 0
         for number, overrides in enumerate(points):
             label = f"sweep point #{number} ({' '.join(overrides) or 'no overrides'})"
             try:
@@ -75,12 +80,11 @@ class TypedRunnerSweeper(BasicSweeper):
                 config, _ = to_runner_config(job)
                 found = cross_field_problems(config)
                 if not any(p.severity == "error" for p in found):
-                    key = json.dumps(
-                        {k: v for k, v in config.model_dump(mode="json").items() if k in _PROBE_KEYS}, sort_keys=True
-                    )
-                    if key not in probed:
-                        probed[key] = self._probe(config)
-                    found += probed[key]
+                    key = _probe_key(config)
+                    if key is None or key not in probed:
+                        runs += 1
+                        probed[key or f"#{number}"] = self._probe(config)
+                    found += probed[key or f"#{number}"]
             except ConfigError as e:
                 found = list(e.problems)
             problems += [
@@ -88,11 +92,14 @@ class TypedRunnerSweeper(BasicSweeper):
                 for p in found
                 if p.severity == "error"
             ]
+        count = len(points)
+        print(f"sweep checked before launch: {count} point{'s' * (count != 1)}, {runs} probe{'s' * (runs != 1)}")
+        sys.stdout.flush()
         return problems
 
     @staticmethod
     def _probe(config: Any) -> list[Problem]:
-        """The contract probe, once per distinct model and data (in a throwaway work_dir)."""
+        """The contract probe, once per distinct ``_probe_key`` (in a throwaway work_dir)."""
         from typedrunner.engine.runner import Runner
 
         with tempfile.TemporaryDirectory(prefix="typedrunner_sweep_probe_") as tmp:
@@ -101,3 +108,20 @@ class TypedRunnerSweeper(BasicSweeper):
             except ConfigError as e:
                 return list(e.problems)
             return [p for p in runner.findings if p.severity == "error"]
+
+
+def _probe_key(config: Any) -> str | None:
+    """What the probe's verdict depends on: the validated config as JSON, less ``_NOT_PROBED`` and the
+    learning rate of a typed optimizer (schema-checked ``> 0``, and the probe takes no step); a generic
+    optimizer's ``lr`` stays, as torch checks it only when the optimizer is built. None (probe this
+    point on its own) when a value is a built object, whose JSON form does not tell two apart."""
+    from typedrunner.registry.lazy import Lazy
+
+    data = {k: v for k, v in config.model_dump(mode="json").items() if k not in _NOT_PROBED}
+    wrappers = config.optim_wrapper if isinstance(config.optim_wrapper, dict) else {None: config.optim_wrapper}
+    for name, wrapper in wrappers.items():
+        if wrapper is not None and not isinstance(wrapper.optimizer, Lazy):
+            dumped = data["optim_wrapper"] if name is None else data["optim_wrapper"][name]
+            dumped["optimizer"].pop("lr", None)
+    key = json.dumps(data, sort_keys=True)
+    return None if "<built " in key else key

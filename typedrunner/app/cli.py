@@ -20,7 +20,8 @@ from typedrunner.errors import ConfigError, TrainingStopped, TypedRunnerError
 __all__ = ["main"]
 
 EXIT_FAILED = 1
-"""A failure during training (a non-finite loss, a dataset error, a checkpoint that cannot be written)."""
+"""A failure during training (a non-finite loss, a dataset error, a checkpoint that cannot be written,
+a model or a batch that raises)."""
 EXIT_INVALID = 2
 """An invalid configuration or a contract mismatch: nothing trained."""
 EXIT_STOPPED = 3
@@ -66,6 +67,9 @@ def _task(cfg: Any) -> float | None:
     except TypedRunnerError as e:  # a failure during training: the message, not a traceback
         _report(e, output_dir)
         _leave(EXIT_FAILED, e, hydra_cfg)
+    except Exception as e:  # a model, batch or hook going wrong after the probe: reported the same way
+        _report(e, output_dir, _training_failure(e, runner))
+        _leave(EXIT_FAILED, e, hydra_cfg)
     if options.objective is not None:
         return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
@@ -89,7 +93,46 @@ def _check_objective(objective: str | None, metric_names: dict[str, list[str]]) 
         )
 
 
-def _leave(code: int, error: TypedRunnerError, hydra_cfg: Any) -> None:
+def _training_failure(error: Exception, runner: Any) -> str:
+    """The report of an exception that is not typedrunner's own, raised while training: what
+    happened, where (1-based, as the log counts), the checkpoint to resume from, how to see more."""
+    state, work_dir = runner.state, Path(runner.work_dir)
+    loops = {
+        tb.tb_frame.f_code.co_name
+        for tb in _frames(error)
+        if tb.tb_frame.f_globals.get("__name__") == "typedrunner.engine.loops"
+    }
+    epoch = f" (epoch {state.epoch + 1})" if getattr(runner.train_loop, "by_epoch", True) else ""
+    if "_iteration" in loops:
+        where = f"at iteration {state.iter + 1}{epoch}"
+    elif "_validate" in loops:
+        where = f"in the validation after iteration {state.iter}"
+    else:
+        where = f"after iteration {state.iter}" if state.iter else "before the first iteration"
+    message = next((line.strip() for line in str(error).splitlines() if line.strip()), "")
+    what = f"{type(error).__name__}: {message[:300]}" if message else type(error).__name__
+    checkpoint = None
+    with contextlib.suppress(OSError, ValueError):
+        target = (work_dir / "last_checkpoint").read_text(encoding="utf-8").strip()
+        checkpoint = Path(os.path.normpath(work_dir / target)) if target else None
+    if checkpoint is not None and checkpoint.is_file():
+        then = f"The last checkpoint is intact ({checkpoint}): fix the cause and resume with resume=true"
+        then += f" work_dir={work_dir}"
+    else:
+        then = "No checkpoint was written: fix the cause and run again"
+    return f"training failed {where}: {what}\n{then}; HYDRA_FULL_ERROR=1 shows the traceback"
+
+
+def _frames(error: BaseException) -> list[Any]:
+    """The traceback entries of ``error``, outermost first."""
+    tb, frames = error.__traceback__, []
+    while tb is not None:
+        frames.append(tb)
+        tb = tb.tb_next
+    return frames
+
+
+def _leave(code: int, error: Exception, hydra_cfg: Any) -> None:
     """End a single run with ``code``; in a multirun, fail this job only (Hydra runs the others and
     the sweep report shows it as a failed row)."""
     from hydra.types import RunMode
@@ -125,8 +168,10 @@ def _check_report(runner: Any, findings: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _report(error: TypedRunnerError, output_dir: Path) -> None:
-    text = str(error)
+def _report(error: Exception, output_dir: Path, text: str | None = None) -> None:
+    """Print ``text`` (default: the error's message) on stderr, the traceback too with
+    ``HYDRA_FULL_ERROR=1``, and write it to ``error_report.txt`` in the run directory."""
+    text = str(error) if text is None else text
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         traceback.print_exc()
     print(text, file=sys.stderr)
@@ -166,12 +211,10 @@ def _composition_failures(run_and_report: Any) -> Any:
 
 def _raised_by_task(error: BaseException) -> bool:
     """Whether ``error`` came out of :func:`_task` (here, or from a sweep job in another process)."""
-    tb = error.__traceback__
-    while tb is not None:
+    for tb in _frames(error):
         code = tb.tb_frame.f_code
         if code is _task.__code__ or (code.co_name == "return_value" and "hydra" in code.co_filename):
             return True
-        tb = tb.tb_next
     return False
 
 
