@@ -222,3 +222,19 @@ def test_expected_a_mapping_shows_single_braces() -> None:
         RunnerConfig.from_dict({"model": 3})
     message = find(list(info.value.problems), "model", "expected a mapping").message
     assert "(e.g. {type: Name, ...})" in message and "{{" not in message
+
+
+# ----------------------------------------------------------------------------------------------
+# A constructor's own check of its arguments is a config problem, not a traceback
+# ----------------------------------------------------------------------------------------------
+def test_an_optimizer_refusing_its_arguments_exits_2_at_its_path(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """A generic optimizer's schema is its signature: torch itself refuses ``lr: -1`` when it is built.
+    That is reported at ``optim_wrapper.optimizer`` with torch's reason, exit 2, nothing trained."""
+    overrides = ["optim_wrapper.optimizer.type=RMSprop", "optim_wrapper.optimizer.lr=-1", f"hydra.run.dir={tmp_path}"]
+    result = run_cli([*CHECK, *overrides], subprocess_env)
+    assert_invalid_configuration(
+        result, "optim_wrapper.optimizer", "RMSprop refused its arguments", "Invalid learning rate: -1"
+    )
+    assert not list(tmp_path.glob("*.pth"))

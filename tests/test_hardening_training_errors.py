@@ -106,7 +106,9 @@ def test_a_model_raising_after_the_probe_is_reported_without_a_traceback(tmp_pat
 
 def test_a_loss_that_is_not_a_mapping_after_the_probe_is_reported(tmp_path: Path) -> None:
     result, run_dir = _failing_run(tmp_path, model=f"{MODULE}.LossNotADict")
-    _assert_reported(result, run_dir, "AttributeError: 'Tensor' object has no attribute 'items'")
+    _assert_reported(
+        result, run_dir, "TypeError: the model's forward(mode='loss') must return a mapping of names to losses"
+    )
 
 
 def test_a_batch_that_turns_double_after_the_probe_is_reported(tmp_path: Path) -> None:

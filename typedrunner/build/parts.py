@@ -95,7 +95,7 @@ def build_optim_wrappers(
         if not isinstance(sub_module, nn.Module):
             children = [n for n, _ in model.named_children()]
             raise refuse(f"optim_wrapper.{name}", f"the model has no sub-module {name!r}{did_you_mean(name, children)}")
-        wrappers[name] = build_optim_wrapper(sub_cfg, sub_module, device, lr_scale)
+        wrappers[name] = build_optim_wrapper(sub_cfg, sub_module, device, lr_scale, f"optim_wrapper.{name}")
     if not isinstance(model, BaseModel) or type(model).train_step is BaseModel.train_step:
         raise refuse(
             "optim_wrapper",
@@ -105,18 +105,28 @@ def build_optim_wrappers(
     return OptimWrapperDict(wrappers)
 
 
+def _optimizer(cfg: C.OptimWrapper, params: Any, path: str) -> torch.optim.Optimizer:
+    """The optimizer; torch's own check of its arguments (``lr: -1`` for a generic optimizer, whose
+    schema is its signature) is reported at the config path, not raised from deep inside torch."""
+    try:
+        return build_optimizer(cfg.optimizer, params)
+    except (ValueError, TypeError) as e:
+        name = cfg.optimizer.name if isinstance(cfg.optimizer, Lazy) else cfg.optimizer.type
+        raise refuse(f"{path}.optimizer", f"{name} refused its arguments: {e}") from e
+
+
 def build_optim_wrapper(
-    cfg: C.OptimWrapper, model: nn.Module, device: torch.device, lr_scale: float = 1.0
+    cfg: C.OptimWrapper, model: nn.Module, device: torch.device, lr_scale: float = 1.0, path: str = "optim_wrapper"
 ) -> OptimWrapper:
     """The optimizer over the model's trainable parameters (grouped by ``paramwise_cfg``), wrapped."""
     trainable = [p for p in model.parameters() if p.requires_grad]
     if not trainable:
         raise refuse("model", "has no trainable parameter: there is nothing to optimize")
-    optimizer = build_optimizer(cfg.optimizer, trainable)
+    optimizer = _optimizer(cfg, trainable, path)
     if cfg.paramwise_cfg is not None:
         defaults = optimizer.defaults
         groups = param_groups(model, float(defaults["lr"]), float(defaults.get("weight_decay", 0.0)), cfg.paramwise_cfg)
-        optimizer = build_optimizer(cfg.optimizer, groups)
+        optimizer = _optimizer(cfg, groups, path)
     if lr_scale != 1.0:
         for group in optimizer.param_groups:
             group["lr"] = group["lr"] * lr_scale

@@ -58,6 +58,11 @@ def parse_losses(losses: Mapping[str, Tensor | Sequence[Tensor]]) -> tuple[Tenso
 
     Nothing is read back to the host here: the logged values stay on the device.
     """
+    if not isinstance(losses, Mapping):
+        raise TypeError(
+            "the model's forward(mode='loss') must return a mapping of names to losses, e.g. "
+            f"{{'loss': loss}}; it returned a {type(losses).__name__}"
+        )
     log_vars: dict[str, Tensor] = {}
     for key, value in losses.items():
         if isinstance(value, Tensor):
