@@ -81,10 +81,9 @@ def checkpoint_dir_problems(
     limit = 255
     with contextlib.suppress(OSError, ValueError):
         limit = os.pathconf(ancestor, "PC_NAME_MAX")
-    template = hook.filename_tmpl or ("epoch_{}.pth" if hook.by_epoch else "iter_{}.pth")
-    name = template.format(last_count)
-    names = [(f"{path}.filename_tmpl", name), (f"{path}.filename_tmpl", f"{Path(name).stem}_published.pth")]
-    names += [(f"{path}.save_best", f"best_{key.replace('/', '_')}.pth") for key in hook.best_keys()]
+    name = hook.file_template().format(last_count)
+    names = [(f"{path}.filename_tmpl", name), (f"{path}.filename_tmpl", hook.published_file(name))]
+    names += [(f"{path}.save_best", hook.best_file(key)) for key in hook.best_keys()]
     for key, longest in names:
         if len(longest.encode()) + _TMP_EXTRA > limit:
             return [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -86,6 +87,20 @@ class CheckpointHook(TypedComponent):
 
     def best_keys(self) -> list[str]:
         return [self.save_best] if isinstance(self.save_best, str) else list(self.save_best or [])
+
+    def file_template(self) -> str:
+        """The periodic checkpoints' name, with ``{}`` for the epoch or iteration."""
+        return self.filename_tmpl or ("epoch_{}.pth" if self.by_epoch else "iter_{}.pth")
+
+    @staticmethod
+    def best_file(metric: str) -> str:
+        """The file that keeps the best checkpoint by ``metric``."""
+        return f"best_{metric.replace('/', '_')}.pth"
+
+    @staticmethod
+    def published_file(name: str) -> str:
+        """The release copy of checkpoint file ``name`` (``published_keys``)."""
+        return f"{PurePath(name).stem}_published.pth"
 
 
 class LoggerHook(TypedComponent):

@@ -11,6 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from typedrunner.config.hooks import CheckpointHook
 from typedrunner.config.runner import LoadFrom
 from typedrunner.errors import CheckpointError, Problem, Severity
 
@@ -105,7 +106,7 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 def publish_checkpoint(path: Path, keys: list[str]) -> Path:
     """A copy of ``path`` holding only ``keys`` (e.g. meta and state_dict), for release."""
     state = load_checkpoint(path)
-    published = path.with_name(f"{path.stem}_published.pth")
+    published = path.with_name(CheckpointHook.published_file(path.name))
     save_checkpoint({k: v for k, v in state.items() if k in keys}, published)
     return published
 

@@ -58,7 +58,7 @@ class CheckpointHook(Hook):
             list(cfg.rule) if isinstance(cfg.rule, list) else [cfg.rule] * len(self.save_best)
         )
         self.out_dir = Path(cfg.out_dir) if cfg.out_dir else None
-        self.filename_tmpl = cfg.filename_tmpl or ("epoch_{}.pth" if cfg.by_epoch else "iter_{}.pth")
+        self.filename_tmpl = cfg.file_template()
         self.saved: list[str] = []
         self.best: dict[str, float] = {}
         self.last_path: Path | None = None
@@ -124,7 +124,7 @@ class CheckpointHook(Hook):
             if best is None or (value > best if rule == "greater" else value < best):
                 self.best[name] = value
                 runner.save_checkpoint(
-                    self._best_name(name),
+                    schema.CheckpointHook.best_file(name),
                     directory=self._directory(runner),
                     save_optimizer=False,
                     save_param_scheduler=False,
@@ -132,10 +132,6 @@ class CheckpointHook(Hook):
                     extra_meta={"best_metric": name, "best_score": value},
                 )
                 runner.logger.info("new best", metric=name, value=value)
-
-    @staticmethod
-    def _best_name(key: str) -> str:
-        return f"best_{key.replace('/', '_')}.pth"
 
     def after_load_checkpoint(self, runner: RunView, checkpoint: dict[str, Any]) -> None:
         """On resume, the best files on disk are the reference: a periodic checkpoint can predate
