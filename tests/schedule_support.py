@@ -115,8 +115,9 @@ def warmup_then_cosine(warmup_end: int) -> list[Any]:
 
 
 def warmup_then_cosine_curve(warmup_end: int, iterations: int) -> list[float]:
-    """Warm-up over iterations [0, warmup_end), its end value (the full lr) held until the cosine
-    opens at epoch 1 (iteration 4), then a smooth cosine over the 8 remaining iterations."""
-    warmup = linear(LR, 0.25, 1.0, warmup_end)
+    """Warm-up over iterations [0, warmup_end), reaching the full lr at its last step, ``warmup_end - 1``
+    (held until the cosine opens at epoch 1, iteration 4), then a smooth cosine over the 8 remaining
+    iterations."""
+    warmup = linear(LR, 0.25, 1.0, warmup_end - 1)
     cos = cosine(LR, (3 - 1) * ITERS, 0.01)
     return [cos(i - ITERS) if i >= ITERS else warmup(i) for i in range(iterations)]

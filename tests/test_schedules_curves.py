@@ -3,9 +3,12 @@ closed form written in ``tests.helpers`` from the schedule's definition (never b
 and by iteration, in windows, chained, defaulted to the run's length, and any other torch scheduler by
 name.
 
-Window semantics pinned here: a schedule's step ``t`` applies at epoch (or iteration) ``begin + t``,
-for ``t`` up to ``end - begin``; its value at ``end`` (the schedule's end point: a cosine's
-``eta_min``, a warm-up's ``end_factor``, a ``ConstantLR`` restored) is then held to the end of the run.
+Window semantics pinned here, MMEngine's (``tests/test_schedules_mmengine.py`` compares with MMEngine
+itself): a schedule's step ``t`` applies at epoch (or iteration) ``begin + t``, for ``t`` up to
+``end - begin - 1``; the value of that last step is then held to the end of the run. Lengths left unset
+default as MMEngine's: ``T_max`` and ``total_steps`` to ``end - begin``, ``total_iters`` to
+``end - begin - 1`` (so a warm-up reaches its ``end_factor``, a poly decay its ``eta_min`` and a
+``ConstantLR`` is restored at the window's last step).
 """
 
 from __future__ import annotations
@@ -42,8 +45,8 @@ def constant(base: float, factor: float, total: int) -> Curve:
     return lambda t: base * factor if t < total else base
 
 
-def poly(base: float, power: float, total: int) -> Curve:
-    return lambda t: base * (1 - min(t, total) / total) ** power
+def poly(base: float, power: float, total: int, eta_min: float = 0.0) -> Curve:
+    return lambda t: eta_min + (base - eta_min) * (1 - min(t, total) / total) ** power
 
 
 def _anneal(start: float, end: float, pct: float, strategy: str) -> float:
@@ -103,8 +106,8 @@ def warm_restarts(base: float, first: int, mult: int, eta_min: float) -> Curve:
 
 
 def windowed(curve: Curve, begin: int, end: int, before: float) -> Curve:
-    """``curve`` in the window: unchanged before ``begin``, its value at ``end`` held after it."""
-    return lambda k: before if k < begin else curve(min(k, end) - begin)
+    """``curve`` in the window: unchanged before ``begin``, its value at ``end - 1`` held after it."""
+    return lambda k: before if k < begin else curve(min(k, end - 1) - begin)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -113,22 +116,24 @@ def windowed(curve: Curve, begin: int, end: int, before: float) -> Curve:
 # (id, schedule, epochs, lr curve, momentum curve): curves of the step, per epoch or per iteration
 # as the schedule says; None for a value the schedule leaves alone.
 WHOLE_RUN: list[tuple[str, Any, int, Curve | None, Curve | None]] = [
-    # by epoch, over 4 epochs (T_max / total_iters default to the 4 epochs)
+    # by epoch, over 4 epochs (T_max defaults to the 4 epochs, total_iters to the last step, 3)
     ("MultiStepLR", S.MultiStepLR(milestones=[1, 3], gamma=0.5), 4, multistep(LR, [1, 3], 0.5), None),
     ("StepLR", S.StepLR(step_size=2, gamma=0.3), 4, step(LR, 2, 0.3), None),
     ("ExponentialLR", S.ExponentialLR(gamma=0.8), 4, exponential(LR, 0.8), None),
     ("CosineAnnealingLR", S.CosineAnnealingLR(eta_min=0.01), 4, cosine(LR, 4, 0.01), None),
-    ("LinearLR", S.LinearLR(start_factor=0.25), 4, linear(LR, 0.25, 1.0, 4), None),
+    ("LinearLR", S.LinearLR(start_factor=0.25), 4, linear(LR, 0.25, 1.0, 3), None),
     ("ConstantLR", S.ConstantLR(factor=0.5, total_iters=3), 4, constant(LR, 0.5, 3), None),
-    ("PolyLR", S.PolyLR(power=2.0), 4, poly(LR, 2.0, 4), None),
+    ("PolyLR", S.PolyLR(power=2.0), 4, poly(LR, 2.0, 3), None),
     ("MultiStepMomentum", S.MultiStepMomentum(milestones=[2], gamma=0.5), 4, None, multistep(MOMENTUM, [2], 0.5)),
     ("StepMomentum", S.StepMomentum(step_size=3, gamma=0.5), 4, None, step(MOMENTUM, 3, 0.5)),
     ("ExponentialMomentum", S.ExponentialMomentum(gamma=0.9), 4, None, exponential(MOMENTUM, 0.9)),
     ("CosineAnnealingMomentum", S.CosineAnnealingMomentum(eta_min=0.5), 4, None, cosine(MOMENTUM, 4, 0.5)),
-    ("LinearMomentum", S.LinearMomentum(start_factor=0.5), 4, None, linear(MOMENTUM, 0.5, 1.0, 4)),
+    ("LinearMomentum", S.LinearMomentum(start_factor=0.5), 4, None, linear(MOMENTUM, 0.5, 1.0, 3)),
     ("ConstantMomentum", S.ConstantMomentum(factor=0.5, total_iters=2), 4, None, constant(MOMENTUM, 0.5, 2)),
-    ("PolyMomentum", S.PolyMomentum(power=0.5), 4, None, poly(MOMENTUM, 0.5, 4)),
-    # by iteration, over 3 epochs of 4 iterations (T_max / total_iters / total_steps default to 12)
+    ("PolyMomentum", S.PolyMomentum(power=0.5), 4, None, poly(MOMENTUM, 0.5, 3)),
+    ("PolyLR-eta_min", S.PolyLR(power=2.0, eta_min=0.02), 4, poly(LR, 2.0, 3, 0.02), None),
+    ("PolyMomentum-eta_min", S.PolyMomentum(eta_min=0.6), 4, None, poly(MOMENTUM, 1.0, 3, 0.6)),
+    # by iteration, over 3 epochs of 4 iterations (T_max / total_steps default to 12, total_iters to 11)
     (
         "MultiStepLR-iter",
         S.MultiStepLR(by_epoch=False, milestones=[3, 7, 8], gamma=0.5),
@@ -147,13 +152,20 @@ WHOLE_RUN: list[tuple[str, Any, int, Curve | None, Curve | None]] = [
         None,
     ),
     ("ConstantLR-iter", S.ConstantLR(by_epoch=False, factor=0.25, total_iters=5), 3, constant(LR, 0.25, 5), None),
-    ("PolyLR-iter", S.PolyLR(by_epoch=False, power=1.5), 3, poly(LR, 1.5, 12), None),
+    ("PolyLR-iter", S.PolyLR(by_epoch=False, power=1.5), 3, poly(LR, 1.5, 11), None),
     (
-        "OneCycleLR-iter",  # cycles SGD's momentum too, 0.95 -> 0.85 -> 0.95 (torch's defaults)
+        "OneCycleLR-iter",  # total_steps defaults to the window's 12 steps: the cycle ends as the run does
         S.OneCycleLR(by_epoch=False, max_lr=0.5),
         3,
-        one_cycle(0.5, 13),  # total_steps defaults to the window's 12 steps + 1: the cycle ends as the run does
-        one_cycle(0.5, 13, momentum=(0.85, 0.95)),
+        one_cycle(0.5, 12),
+        None,  # MMEngine's OneCycleLR leaves the momentum alone
+    ),
+    (
+        "OneCycleLR-momentum-iter",  # torch's option: cycles SGD's momentum too, 0.95 -> 0.85 -> 0.95
+        S.OneCycleLR(by_epoch=False, max_lr=0.5, cycle_momentum=True),
+        3,
+        one_cycle(0.5, 12),
+        one_cycle(0.5, 12, momentum=(0.85, 0.95)),
     ),
     (
         "OneCycleLR-linear-iter",
@@ -161,7 +173,7 @@ WHOLE_RUN: list[tuple[str, Any, int, Curve | None, Curve | None]] = [
             by_epoch=False, max_lr=0.3, pct_start=0.5, div_factor=10.0, anneal_strategy="linear", cycle_momentum=False
         ),
         2,
-        one_cycle(0.3, 9, pct_start=0.5, div=10.0, strategy="linear"),
+        one_cycle(0.3, 8, pct_start=0.5, div=10.0, strategy="linear"),
         None,
     ),
     (
@@ -197,10 +209,10 @@ def test_each_schedule_follows_its_closed_form(
 # Windows
 # ----------------------------------------------------------------------------------------------
 WINDOWS: list[tuple[str, Any, int, Curve]] = [
-    # epochs 1..2, then held: the cosine reaches eta_min at end=3 and stays there
+    # epochs 1..2 (steps 0 and 1 of T_max = 2), then the value of step 1 held
     ("cosine-epochs-1-3", S.CosineAnnealingLR(begin=1, end=3), 5, windowed(cosine(LR, 2), 1, 3, LR)),
-    # the factor applies for total_iters (default end - begin = 2) epochs, then the lr is restored
-    ("constant-epochs-1-3", S.ConstantLR(factor=0.5, begin=1, end=3), 5, windowed(constant(LR, 0.5, 2), 1, 3, LR)),
+    # the factor applies for total_iters (default end - begin - 1 = 1) epochs, then the lr is restored
+    ("constant-epochs-1-3", S.ConstantLR(factor=0.5, begin=1, end=3), 5, windowed(constant(LR, 0.5, 1), 1, 3, LR)),
     # restored inside the window when total_iters is shorter
     (
         "constant-short-epochs-1-4",
@@ -215,7 +227,7 @@ WINDOWS: list[tuple[str, Any, int, Curve]] = [
         5,
         windowed(multistep(LR, [1, 2], 0.5), 2, 5, LR),
     ),
-    # iterations 2..4, then held at the value of step 3 (an exponential would go on decaying)
+    # iterations 2..4, then held at the value of step 2 (an exponential would go on decaying)
     (
         "exponential-iters-2-5",
         S.ExponentialLR(by_epoch=False, gamma=0.5, begin=2, end=5),
@@ -226,7 +238,7 @@ WINDOWS: list[tuple[str, Any, int, Curve]] = [
         "momentum-iters-3-7",
         S.LinearMomentum(by_epoch=False, start_factor=0.5, begin=3, end=7),
         3,
-        windowed(linear(MOMENTUM, 0.5, 1.0, 4), 3, 7, MOMENTUM),
+        windowed(linear(MOMENTUM, 0.5, 1.0, 3), 3, 7, MOMENTUM),
     ),
 ]
 
@@ -248,12 +260,12 @@ def test_a_schedule_applies_in_its_window_and_holds_its_last_value(
     [
         # end = the run's end (4 epochs), T_max = end - begin = 3
         pytest.param(S.CosineAnnealingLR(begin=1), 4, windowed(cosine(LR, 3), 1, 4, LR), id="cosine-T_max"),
-        # total_iters = end - begin = 3 epochs
+        # total_iters = end - begin - 1 = 2 epochs
         pytest.param(
-            S.LinearLR(start_factor=0.4, begin=1), 4, windowed(linear(LR, 0.4, 1.0, 3), 1, 4, LR), id="linear"
+            S.LinearLR(start_factor=0.4, begin=1), 4, windowed(linear(LR, 0.4, 1.0, 2), 1, 4, LR), id="linear"
         ),
-        # by iteration: end = 12 iterations, total_iters = 12 - 2 = 10
-        pytest.param(S.PolyLR(by_epoch=False, begin=2), 3, windowed(poly(LR, 1.0, 10), 2, 12, LR), id="poly-iter"),
+        # by iteration: end = 12 iterations, total_iters = 12 - 2 - 1 = 9
+        pytest.param(S.PolyLR(by_epoch=False, begin=2), 3, windowed(poly(LR, 1.0, 9), 2, 12, LR), id="poly-iter"),
     ],
 )
 def test_lengths_default_to_the_window_and_the_window_to_the_run(
@@ -316,14 +328,16 @@ def test_a_generic_schedule_in_a_window(tmp_path: Path) -> None:
 
 
 def test_one_cycle_total_steps_default_to_its_window(tmp_path: Path) -> None:
-    # end=6 of 8 iterations: the window's 6 steps walk the cycle's 7 states, iterations 0..6
-    schedule = S.OneCycleLR(by_epoch=False, max_lr=0.4, end=6, cycle_momentum=False)
+    # end=6 of 8 iterations: the cycle's 6 steps, at iterations 0..5
+    schedule = S.OneCycleLR(by_epoch=False, max_lr=0.4, end=6)
     _, seen = run_schedules(tmp_path, [schedule], 2)
-    assert seen.lr[:7] == approx([one_cycle(0.4, 7)(i) for i in range(7)])
-    assert seen.lr[6] == approx(0.4 / 25 / 1e4)  # the cycle's end, at the window's end: initial lr / final_div_factor
+    assert seen.lr[:6] == approx([one_cycle(0.4, 6)(i) for i in range(6)])
+    assert seen.lr[5] == approx(
+        0.4 / 25 / 1e4
+    )  # the cycle's end, at the window's last step: initial lr / final_div_factor
 
 
 def test_one_cycle_in_a_window_holds_its_final_lr_after_the_window(tmp_path: Path) -> None:
-    schedule = S.OneCycleLR(by_epoch=False, max_lr=0.4, end=6, cycle_momentum=False)
+    schedule = S.OneCycleLR.model_validate({"by_epoch": False, "eta_max": 0.4, "end": 6})  # MMEngine's max_lr
     _, seen = run_schedules(tmp_path, [schedule], 2)
-    assert seen.lr[6:] == approx([0.4 / 25 / 1e4] * 2)
+    assert seen.lr[5:] == approx([0.4 / 25 / 1e4] * 3)

@@ -1,6 +1,11 @@
 """The learning-rate schedules with their own schema (MMEngine's set, built on ``torch.optim.lr_scheduler``),
 and the window ``[begin, end)`` every schedule applies in. ``typedrunner.config.scheduler`` gathers them
 into ``SchedulerConfig``.
+
+Steps as MMEngine's: a schedule's step ``t`` applies at epoch (or iteration) ``begin + t`` for ``t`` in
+``[0, end - begin)``; the value of its last step, ``end - begin - 1``, is then held. Lengths left unset
+default as MMEngine's: ``T_max`` and ``total_steps`` to ``end - begin``, ``total_iters`` (torch's name;
+MMEngine always uses this default) to ``end - begin - 1``, the last step of the window.
 """
 
 from __future__ import annotations
@@ -10,7 +15,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 from pydantic import Field, model_validator
 from typing_extensions import Self
 
-from typedrunner.config.base import ConfigModel, TypedComponent, not_supported_yet
+from typedrunner.config.base import ConfigModel, TypedComponent
+from typedrunner.registry.registries import PARAM_SCHEDULERS
 
 if TYPE_CHECKING:
     import torch
@@ -110,6 +116,12 @@ class _Scheduler(TypedComponent):
             return self.end - self.begin
         raise ValueError(f"{type(self).__name__}.{name} is needed when the schedule is built outside a run")
 
+    def _last_step(self, given: int | None, length: int | None, name: str) -> int:
+        """A step count: as configured, else the window's last step, ``end - begin - 1`` (MMEngine's)."""
+        if given is not None:
+            return given
+        return max(self._length(None, length, name) - 1, 1)
+
 
 class MultiStepLR(_Scheduler):
     """Multiply the lr by ``gamma`` at each milestone (``torch.optim.lr_scheduler.MultiStepLR``)."""
@@ -185,7 +197,7 @@ class LinearLR(_Scheduler):
     end_factor: float = Field(1.0, gt=0, le=1)
     """Factor reached after ``total_iters`` steps, and kept."""
     total_iters: int | None = Field(None, ge=1)
-    """Steps to reach ``end_factor`` (None: the window's length, ``end - begin``)."""
+    """Steps to reach ``end_factor`` (None: the window's last step, ``end - begin - 1``, as MMEngine)."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
@@ -194,7 +206,7 @@ class LinearLR(_Scheduler):
             optimizer,
             start_factor=self.start_factor,
             end_factor=self.end_factor,
-            total_iters=self._length(self.total_iters, length, "total_iters"),
+            total_iters=self._last_step(self.total_iters, length, "total_iters"),
         )
 
 
@@ -206,34 +218,38 @@ class ConstantLR(_Scheduler):
     factor: float = Field(1.0 / 3, gt=0, le=1)
     """Multiplier while the schedule applies."""
     total_iters: int | None = Field(None, ge=1)
-    """Steps the factor applies (None: the window's length, ``end - begin``)."""
+    """Steps the factor applies (None: all but the window's last step, ``end - begin - 1``, as MMEngine)."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         return lr_scheduler.ConstantLR(
-            optimizer, factor=self.factor, total_iters=self._length(self.total_iters, length, "total_iters")
+            optimizer, factor=self.factor, total_iters=self._last_step(self.total_iters, length, "total_iters")
         )
 
 
 class PolyLR(_Scheduler):
-    """Polynomial decay to zero over ``total_iters`` steps (``torch.optim.lr_scheduler.PolynomialLR``)."""
+    """Polynomial decay to ``eta_min`` over ``total_iters`` steps (MMEngine's ``PolyLR``; torch's
+    ``PolynomialLR`` when ``eta_min`` is 0)."""
 
     type: Literal["PolyLR"] = "PolyLR"
     """Scheduler name."""
     power: float = Field(1.0, gt=0)
     """Exponent of the decay."""
     total_iters: int | None = Field(None, ge=1)
-    """Steps of the decay (None: the window's length, ``end - begin``)."""
-    eta_min: Annotated[float, not_supported_yet(0.0, "PolyLR eta_min (torch's PolynomialLR decays to 0)")] = 0.0
-    """Final learning rate."""
+    """Steps of the decay (None: the window's last step, ``end - begin - 1``, as MMEngine)."""
+    eta_min: float = Field(0.0, ge=0)
+    """Final learning rate (or momentum), reached at step ``total_iters``."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
-        from torch.optim import lr_scheduler
+        total_iters = self._last_step(self.total_iters, length, "total_iters")
+        if self.eta_min == 0:
+            from torch.optim import lr_scheduler
 
-        return lr_scheduler.PolynomialLR(
-            optimizer, total_iters=self._length(self.total_iters, length, "total_iters"), power=self.power
-        )
+            return lr_scheduler.PolynomialLR(optimizer, total_iters=total_iters, power=self.power)
+        poly: Any = PARAM_SCHEDULERS.resolve("PolyLR")  # torch's PolynomialLR, to eta_min
+        scheduler: LRScheduler = poly(optimizer, total_iters=total_iters, power=self.power, eta_min=self.eta_min)
+        return scheduler
 
 
 class OneCycleLR(_Scheduler):
@@ -242,9 +258,9 @@ class OneCycleLR(_Scheduler):
     type: Literal["OneCycleLR"] = "OneCycleLR"
     """Scheduler name."""
     max_lr: float = Field(gt=0)
-    """Peak learning rate."""
+    """Peak learning rate (``eta_max``, MMEngine's name, is accepted too)."""
     total_steps: int | None = Field(None, ge=2)
-    """States of the cycle (None: ``end - begin + 1``, so the window ends at the cycle's last state)."""
+    """Steps of the cycle (None: the window's length, ``end - begin``, as MMEngine)."""
     pct_start: float = Field(0.3, gt=0, lt=1)
     """Fraction of the cycle spent increasing the lr."""
     anneal_strategy: Literal["cos", "linear"] = "cos"
@@ -255,15 +271,25 @@ class OneCycleLR(_Scheduler):
     """Final lr = initial lr / final_div_factor."""
     three_phase: bool = False
     """Use a third phase that anneals below the initial lr."""
-    cycle_momentum: bool = True
-    """Cycle the momentum (or Adam's beta1) inversely to the lr."""
+    cycle_momentum: bool = False
+    """Cycle the momentum (or Adam's beta1) inversely to the lr (torch's option; MMEngine's ``OneCycleLR``
+    never does, hence off by default)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _mmengine_name(cls, data: Any) -> Any:
+        """MMEngine calls the peak ``eta_max``: read it as ``max_lr``."""
+        if isinstance(data, dict) and "eta_max" in data:
+            if "max_lr" in data:
+                raise ValueError("give the peak lr once: max_lr or eta_max (MMEngine's name), not both")
+            data = {("max_lr" if k == "eta_max" else k): v for k, v in data.items()}
+        return data
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
         from torch.optim import lr_scheduler
 
         kwargs = self._kwargs()
-        # stepped end - begin times inside its window, the cycle has one more state than steps
-        kwargs["total_steps"] = self.total_steps or self._length(None, length, "total_steps") + 1
+        kwargs["total_steps"] = self._length(self.total_steps, length, "total_steps")
         return lr_scheduler.OneCycleLR(optimizer, **kwargs)
 
 

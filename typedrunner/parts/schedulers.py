@@ -1,7 +1,10 @@
-"""Running the parameter schedules: each torch scheduler in its window ``[begin, end)``.
+"""Running the parameter schedules: each torch scheduler in its window ``[begin, end)``, as MMEngine's.
 
 A schedule whose window starts later is built when its window opens (a torch scheduler sets the lr
-as soon as it is built), is stepped once per epoch or iteration inside its window, and then stops.
+as soon as it is built: step 0, at ``begin``), is stepped once per epoch or iteration while the next
+step is still inside its window (steps up to ``end - begin - 1``, at ``end - 1``), and then stops,
+its last value held. MMEngine's ``_ParamScheduler.step`` applies a step only while
+``begin <= global_step < end``: the same steps.
 """
 
 from __future__ import annotations
@@ -96,7 +99,7 @@ class ScheduleSlot:
         if self.scheduler is None:
             if done == self.begin:
                 self.open()
-        elif done <= self.end:
+        elif done < self.end:
             self.scheduler.step()
             self._sync()
 

@@ -231,6 +231,8 @@ LOOPS = Registry(
 OPTIMIZERS = Registry("optimizer", fallback_module="torch.optim", fallback_base="torch.optim.Optimizer")
 PARAM_SCHEDULERS = Registry(
     "param_scheduler",
+    # MMEngine's schedules that torch lacks, as torch schedulers
+    builtins={"PolyLR": "typedrunner.parts.formulas.PolyLR"},
     fallback_module="torch.optim.lr_scheduler",
     fallback_base="torch.optim.lr_scheduler.LRScheduler",
 )

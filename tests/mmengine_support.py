@@ -1,0 +1,109 @@
+"""MMEngine itself, for the tests that compare with it (the dev extra installs ``mmengine-lite`` and
+``opencv-python-headless``, which its Runner imports): a tiny model and dataset in MMEngine's terms,
+and a real MMEngine ``Runner`` run that records what each iteration trained with."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from torch import nn
+
+with warnings.catch_warnings():  # importing MMEngine warns (torch.jit.script is deprecated, ...)
+    warnings.simplefilter("ignore")
+    mmengine = pytest.importorskip("mmengine", reason="the dev extra installs mmengine-lite")
+    from mmengine.hooks import Hook as MMHook
+    from mmengine.model import BaseModel as MMBaseModel
+    from mmengine.runner import Runner as MMRunner
+
+SAMPLES, BATCH = 64, 16  # 4 iterations per epoch, as typedrunner.testing.toy_config
+_names = itertools.count()
+
+
+@contextmanager
+def quiet() -> Iterator[None]:
+    """MMEngine warns about things that do not matter here (no metainfo, ...); pytest makes warnings errors."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+class MMModel(MMBaseModel):  # type: ignore[misc]
+    """A linear regression, in MMEngine's model contract (``forward(..., mode)``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(4, 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mode: str = "loss") -> Any:
+        out = self.linear(x)
+        if mode == "loss":
+            return {"loss": ((out - y) ** 2).mean()}
+        return out
+
+
+class MMData(torch.utils.data.Dataset[dict[str, torch.Tensor]]):
+    def __len__(self) -> int:
+        return SAMPLES
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return {"x": torch.full((4,), index / SAMPLES), "y": torch.zeros(1)}
+
+
+class Values(MMHook):  # type: ignore[misc]
+    """The lr and momentum (SGD's ``momentum``, Adam's ``betas[0]``) of each iteration, before it runs."""
+
+    def __init__(self) -> None:
+        self.lr: list[float] = []
+        self.momentum: list[float] = []
+
+    def before_train_iter(self, runner: Any, batch_idx: int, data_batch: Any = None) -> None:
+        group = runner.optim_wrapper.optimizer.param_groups[0]
+        self.lr.append(float(group["lr"]))
+        self.momentum.append(float(group["betas"][0] if "betas" in group else group["momentum"]))
+
+
+def mmengine_runner(work_dir: Path, max_epochs: int, **values: Any) -> Any:
+    """A real MMEngine Runner on the tiny model and data; ``values`` are further Runner arguments."""
+    arguments: dict[str, Any] = {
+        "model": MMModel(),
+        "work_dir": str(work_dir),
+        "train_dataloader": {
+            "dataset": MMData(),
+            "batch_size": BATCH,
+            "sampler": {"type": "DefaultSampler", "shuffle": False},
+            "collate_fn": {"type": "default_collate"},
+        },
+        "optim_wrapper": {"optimizer": {"type": "SGD", "lr": 0.1, "momentum": 0.9}},
+        "train_cfg": {"by_epoch": True, "max_epochs": max_epochs},
+        "default_hooks": {"checkpoint": None, "logger": None},
+        "log_level": "ERROR",
+        "experiment_name": f"mmengine_{next(_names)}",  # MMEngine keeps one visualizer per name
+    }
+    arguments.update(values)
+    with quiet():
+        return MMRunner(**arguments)
+
+
+def mmengine_schedule(
+    work_dir: Path, schedules: Sequence[dict[str, Any]], max_epochs: int, optimizer: dict[str, Any]
+) -> Values:
+    """Train with MMEngine's Runner and ``param_scheduler=schedules``: what each iteration trained with."""
+    values = Values()
+    runner = mmengine_runner(
+        work_dir,
+        max_epochs,
+        optim_wrapper={"optimizer": dict(optimizer)},
+        param_scheduler=copy.deepcopy(list(schedules)),
+        custom_hooks=[values],
+    )
+    with quiet():
+        runner.train()
+    return values

@@ -1,0 +1,141 @@
+"""Every schedule MMEngine has, against MMEngine itself: the same ``param_scheduler`` entries given to
+MMEngine's own ``Runner`` and to typedrunner's, over the same epochs and iterations, give the same lr
+and momentum at every iteration. Windows, defaulted lengths, chains of several schedules and
+``convert_to_iter_based`` included. (``ReduceOnPlateauLR`` steps on validations, not here; MMEngine's
+``CosineRestartLR`` has no typedrunner counterpart yet.)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.mmengine_support import mmengine_schedule
+from tests.schedule_support import approx, run_schedules
+
+EPOCHS = 5  # of 4 iterations: 20 iterations
+
+SGD = {"type": "SGD", "lr": 0.1, "momentum": 0.9}
+ADAM = {"type": "Adam", "lr": 0.01, "betas": (0.9, 0.999)}
+
+# (id, param_scheduler, optimizer): the entries exactly as an MMEngine config writes them
+CASES: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = [
+    # by epoch
+    ("multistep", [{"type": "MultiStepLR", "milestones": [1, 3], "gamma": 0.5}], SGD),
+    ("step-window", [{"type": "StepLR", "step_size": 2, "gamma": 0.5, "begin": 1, "end": 4}], SGD),
+    ("exponential-end", [{"type": "ExponentialLR", "gamma": 0.8, "end": 3}], SGD),
+    ("cosine", [{"type": "CosineAnnealingLR", "eta_min": 0.01}], SGD),
+    ("cosine-window", [{"type": "CosineAnnealingLR", "T_max": 2, "begin": 1, "end": 4}], SGD),
+    ("linear", [{"type": "LinearLR", "start_factor": 0.25}], SGD),
+    ("linear-window", [{"type": "LinearLR", "start_factor": 0.5, "begin": 1, "end": 4}], SGD),
+    ("constant", [{"type": "ConstantLR", "factor": 0.5}], SGD),
+    ("constant-window", [{"type": "ConstantLR", "factor": 0.5, "begin": 1, "end": 3}], SGD),
+    ("poly-eta_min", [{"type": "PolyLR", "power": 2.0, "eta_min": 0.01}], SGD),
+    ("poly-window", [{"type": "PolyLR", "begin": 1, "end": 4}], SGD),
+    # by iteration
+    ("multistep-iter", [{"type": "MultiStepLR", "by_epoch": False, "milestones": [3, 7], "end": 12}], SGD),
+    ("step-iter", [{"type": "StepLR", "by_epoch": False, "step_size": 3, "begin": 2, "end": 15}], SGD),
+    ("exponential-iter", [{"type": "ExponentialLR", "by_epoch": False, "gamma": 0.9, "begin": 5}], SGD),
+    (
+        "cosine-iter",
+        [{"type": "CosineAnnealingLR", "by_epoch": False, "T_max": 8, "begin": 2, "end": 15, "eta_min": 0.02}],
+        SGD,
+    ),
+    ("linear-iter", [{"type": "LinearLR", "by_epoch": False, "start_factor": 0.25, "end": 6}], SGD),
+    ("constant-iter", [{"type": "ConstantLR", "by_epoch": False, "factor": 0.3, "begin": 2, "end": 9}], SGD),
+    ("poly-iter", [{"type": "PolyLR", "by_epoch": False, "power": 1.5, "eta_min": 0.005}], SGD),
+    ("onecycle-iter", [{"type": "OneCycleLR", "by_epoch": False, "eta_max": 0.5}], SGD),
+    (
+        "onecycle-three-phase",
+        [
+            {
+                "type": "OneCycleLR",
+                "by_epoch": False,
+                "eta_max": 0.3,
+                "total_steps": 20,
+                "pct_start": 0.4,
+                "anneal_strategy": "linear",
+                "div_factor": 10.0,
+                "three_phase": True,
+            }
+        ],
+        SGD,
+    ),
+    ("onecycle-window", [{"type": "OneCycleLR", "by_epoch": False, "eta_max": 0.4, "end": 10}], SGD),
+    # given in epochs, stepped every iteration
+    ("multistep-convert", [{"type": "MultiStepLR", "milestones": [1, 3], "convert_to_iter_based": True}], SGD),
+    ("step-convert", [{"type": "StepLR", "step_size": 2, "gamma": 0.5, "convert_to_iter_based": True}], SGD),
+    (
+        "cosine-convert",
+        [{"type": "CosineAnnealingLR", "begin": 1, "eta_min": 0.01, "convert_to_iter_based": True}],
+        SGD,
+    ),
+    ("linear-convert", [{"type": "LinearLR", "start_factor": 0.2, "end": 2, "convert_to_iter_based": True}], SGD),
+    ("poly-convert", [{"type": "PolyLR", "eta_min": 0.01, "convert_to_iter_based": True}], SGD),
+    ("constant-convert", [{"type": "ConstantLR", "end": 2, "convert_to_iter_based": True}], SGD),
+    # chains: one after the other, and overlapping (both act on the same steps)
+    (
+        "warmup-then-cosine",
+        [
+            {"type": "LinearLR", "start_factor": 0.25, "by_epoch": False, "end": 6},
+            {"type": "CosineAnnealingLR", "begin": 1, "eta_min": 0.01, "convert_to_iter_based": True},
+        ],
+        SGD,
+    ),
+    (
+        "warmup-and-multistep",
+        [
+            {"type": "LinearLR", "start_factor": 0.1, "by_epoch": False, "end": 5},
+            {"type": "MultiStepLR", "milestones": [2, 4], "gamma": 0.5},
+        ],
+        SGD,
+    ),
+    (
+        "linear-then-cosine-epochs",
+        [
+            {"type": "LinearLR", "start_factor": 0.5, "end": 2},
+            {"type": "CosineAnnealingLR", "begin": 2, "eta_min": 0.001},
+        ],
+        SGD,
+    ),
+    (
+        "exponential-iter-and-step-epoch",
+        [
+            {"type": "ExponentialLR", "by_epoch": False, "gamma": 0.95},
+            {"type": "StepLR", "step_size": 2, "gamma": 0.5},
+        ],
+        SGD,
+    ),
+    # momentum
+    ("multistep-momentum", [{"type": "MultiStepMomentum", "milestones": [2], "gamma": 0.5}], SGD),
+    ("step-momentum", [{"type": "StepMomentum", "by_epoch": False, "step_size": 5, "gamma": 0.8}], SGD),
+    ("exponential-momentum", [{"type": "ExponentialMomentum", "gamma": 0.9, "end": 3}], SGD),
+    ("cosine-momentum", [{"type": "CosineAnnealingMomentum", "eta_min": 0.5}], SGD),
+    ("linear-momentum", [{"type": "LinearMomentum", "start_factor": 0.5, "begin": 1, "end": 4}], SGD),
+    ("constant-momentum", [{"type": "ConstantMomentum", "factor": 0.5, "by_epoch": False, "end": 7}], SGD),
+    ("poly-momentum", [{"type": "PolyMomentum", "eta_min": 0.6, "convert_to_iter_based": True}], SGD),
+    ("cosine-momentum-adam", [{"type": "CosineAnnealingMomentum", "eta_min": 0.8, "by_epoch": False}], ADAM),
+    ("linear-momentum-adam", [{"type": "LinearMomentum", "start_factor": 0.9}], ADAM),
+    (
+        "lr-and-momentum",
+        [
+            {"type": "CosineAnnealingLR", "by_epoch": False, "eta_min": 0.001},
+            {"type": "LinearMomentum", "start_factor": 0.5, "end": 3},
+        ],
+        SGD,
+    ),
+]
+
+
+@pytest.mark.parametrize(("schedules", "optimizer"), [pytest.param(*c[1:], id=c[0]) for c in CASES])
+def test_schedule_equals_mmengine_step_for_step(
+    tmp_path: Path, schedules: list[dict[str, Any]], optimizer: dict[str, Any]
+) -> None:
+    expected = mmengine_schedule(tmp_path / "mmengine", schedules, EPOCHS, optimizer)
+    _, seen = run_schedules(tmp_path / "typedrunner", schedules, EPOCHS, optimizer=dict(optimizer))
+    assert len(expected.lr) == EPOCHS * 4
+    assert len(set(expected.lr)) > 1 or len(set(expected.momentum)) > 1  # the schedule does something
+    assert seen.lr == approx(expected.lr)
+    assert seen.momentum == approx(expected.momentum)
