@@ -107,3 +107,23 @@ def mmengine_schedule(
     with quiet():
         runner.train()
     return values
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from mmengine.evaluator import BaseMetric as MMBaseMetric
+
+
+class MMAccuracy(MMBaseMetric):  # type: ignore[misc]
+    """A metric as an MMEngine user writes it: an ``mmengine.evaluator.BaseMetric`` subclass (accuracy
+    in percent over the toy model's ``(scores, labels)`` predictions)."""
+
+    default_prefix = "mm"
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        scores, labels = data_samples
+        self.results.append((len(labels), int((scores.argmax(dim=1) == labels).sum())))
+
+    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
+        total = sum(n for n, _ in results)
+        return {"accuracy": 100.0 * sum(c for _, c in results) / max(total, 1)}

@@ -12,10 +12,11 @@ from torch.utils.data import Dataset, Sampler
 
 from typedrunner import config as C
 from typedrunner.config.data import DataLoaderField
+from typedrunner.config.evaluator import METRIC_METHODS, MetricShape, missing_metric_methods
 from typedrunner.config.optim import build_optimizer
 from typedrunner.errors import did_you_mean, refuse
 from typedrunner.parts.data import DefaultSampler
-from typedrunner.parts.evaluator import BaseMetric, Evaluator, TorchMetricAdapter, is_torchmetric
+from typedrunner.parts.evaluator import Evaluator, TorchMetricAdapter, is_torchmetric
 from typedrunner.parts.model import BaseDataPreprocessor, BaseModel
 from typedrunner.parts.optim import AmpOptimWrapper, OptimWrapper, OptimWrapperDict, param_groups
 from typedrunner.parts.schedulers import ScheduleSlot, build_slots
@@ -149,13 +150,19 @@ def build_optim_wrapper(
 
 
 def build_evaluator(cfg: C.Evaluator, path: str) -> Evaluator:
-    """The evaluator; a ``torchmetrics.Metric`` (built, or by dotted path) is adapted to ``BaseMetric``."""
-    metrics = []
+    """The evaluator: each metric of ``MetricShape`` (``process`` and ``compute_metrics``: typedrunner's or
+    MMEngine's ``BaseMetric``, or any class with the two); a ``torchmetrics.Metric`` (built, or by dotted
+    path) is adapted."""
+    metrics: list[MetricShape] = []
     for i, spec in enumerate(cfg.metrics):
         obj = spec.build() if isinstance(spec, Lazy) else spec
-        metrics.append(
-            build_object(TorchMetricAdapter(obj) if is_torchmetric(obj) else obj, f"{path}.metrics[{i}]", BaseMetric)
-        )
+        if is_torchmetric(obj):
+            obj = TorchMetricAdapter(obj)
+        missing = missing_metric_methods(obj)
+        if missing:
+            lacks = " and ".join(METRIC_METHODS[name] for name in missing)
+            raise refuse(f"{path}.metrics[{i}]", f"built a {type(obj).__name__}, which has no {lacks} method")
+        metrics.append(obj)
     return Evaluator(metrics)
 
 

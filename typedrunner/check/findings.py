@@ -15,7 +15,7 @@ from typedrunner.check.probe import ProbeResult, preserved_state, probe_eval, pr
 from typedrunner.check.work_dir import checkpoint_dir_problems, work_dir_problems
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import Problem
-from typedrunner.parts.evaluator import BaseMetric
+from typedrunner.parts.evaluator import FilledMetric
 from typedrunner.parts.model import BaseModel
 
 __all__ = ["EvalStage", "run_checks"]
@@ -27,7 +27,7 @@ class EvalStage:
 
     stage: str
     dataloader: Any
-    metrics: Sequence[BaseMetric]
+    metrics: Sequence[FilledMetric]
 
 
 def run_checks(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import itertools
 import math
@@ -22,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from typedrunner.errors import Problem
+from typedrunner.parts.evaluator import evaluate_metric
 from typedrunner.parts.model import Mode, run_forward
 
 __all__ = ["ProbeResult", "first_batch", "preserved_state", "probe_eval", "probe_train", "summarize"]
@@ -358,7 +360,13 @@ def probe_eval(
             )
             continue
         ok, values = _call(
-            trial.evaluate, (len(getattr(loader, "dataset", [])) or 1,), {}, "compute_metrics", where, outputs, result
+            functools.partial(evaluate_metric, trial),
+            (len(getattr(loader, "dataset", [])) or 1,),
+            {},
+            "compute_metrics",
+            where,
+            outputs,
+            result,
         )
         if not ok:
             continue

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
+from typedrunner.config.evaluator import FilledMetric, MetricShape
 from typedrunner.registry.lazy import loaded_class
 
-__all__ = ["BaseMetric", "Evaluator", "TorchMetricAdapter", "infer_rule", "is_torchmetric"]
+__all__ = [
+    "BaseMetric",
+    "Evaluator",
+    "FilledMetric",
+    "MetricShape",
+    "TorchMetricAdapter",
+    "evaluate_metric",
+    "fill_metric_defaults",
+    "infer_rule",
+    "is_torchmetric",
+]
 
 
 class BaseMetric(ABC):
@@ -31,23 +42,43 @@ class BaseMetric(ABC):
 
     def evaluate(self, size: int) -> dict[str, float]:
         """Compute the metrics over everything processed since the last call, then reset."""
-        metrics = self.compute_metrics(self.results)
-        self.results.clear()
-        if not isinstance(metrics, Mapping):
-            raise TypeError(
-                f"{type(self).__name__}.compute_metrics must return a mapping of names to numbers, "
-                f"not {type(metrics).__name__}"
-            )
-        if self.prefix:
-            return {f"{self.prefix}/{key}": value for key, value in metrics.items()}
-        return dict(metrics)
+        return evaluate_metric(self, size)
+
+
+def fill_metric_defaults(metric: MetricShape) -> FilledMetric:
+    """Give a metric of ``MetricShape`` what MMEngine's ``BaseMetric.__init__`` would have: ``results``
+    (an empty list), ``prefix`` (its class's ``default_prefix``, or None) and ``collect_device`` ('cpu'),
+    each only when it has none."""
+    filled: Any = metric
+    if not hasattr(filled, "results"):
+        filled.results = []
+    if not hasattr(filled, "prefix"):
+        filled.prefix = getattr(filled, "default_prefix", None)
+    if not hasattr(filled, "collect_device"):
+        filled.collect_device = "cpu"
+    return cast("FilledMetric", filled)
+
+
+def evaluate_metric(metric: Any, size: int) -> dict[str, float]:
+    """``metric.compute_metrics`` over everything processed since the last call, prefixed by its
+    ``prefix``; its ``results`` are then cleared (MMEngine's ``BaseMetric.evaluate``, on one process)."""
+    metrics = metric.compute_metrics(metric.results)
+    metric.results.clear()
+    if not isinstance(metrics, Mapping):
+        raise TypeError(
+            f"{type(metric).__name__}.compute_metrics must return a mapping of names to numbers, "
+            f"not {type(metrics).__name__}"
+        )
+    if metric.prefix:
+        return {f"{metric.prefix}/{key}": value for key, value in metrics.items()}
+    return dict(metrics)
 
 
 class Evaluator:
-    """Several metrics over the same predictions."""
+    """Several metrics over the same predictions: typedrunner's ``BaseMetric``s or any ``MetricShape``."""
 
-    def __init__(self, metrics: Sequence[BaseMetric]) -> None:
-        self.metrics = list(metrics)
+    def __init__(self, metrics: Sequence[MetricShape]) -> None:
+        self.metrics = [fill_metric_defaults(metric) for metric in metrics]
 
     def process(self, data_samples: Any, data_batch: Any) -> None:
         for metric in self.metrics:
@@ -56,7 +87,7 @@ class Evaluator:
     def evaluate(self, size: int) -> dict[str, float]:
         out: dict[str, float] = {}
         for metric in self.metrics:
-            for key, value in metric.evaluate(size).items():
+            for key, value in evaluate_metric(metric, size).items():
                 if key in out:
                     raise ValueError(f"two metrics both return {key!r}; give one of them a prefix (prefix: ...)")
                 out[key] = float(value)

@@ -208,6 +208,10 @@ class Component:
     """A class ``type`` must subclass one of these (dotted paths): checked before anything is built."""
     check: Callable[[Lazy[Any]], None] | None = None
     """Run on the validated ``Lazy``; a ``ValueError`` it raises is reported at the component's path."""
+    shape: Callable[[Any], str | None] | None = None
+    """A structural check (a ``Protocol``'s methods) of a ``type``'s class (before its arguments, at
+    ``type``), of a ``lazy(...)`` target, and of a built object that is no ``instance_of`` kind:
+    ``None`` passes, a message refuses."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
         return core_schema.no_info_plain_validator_function(
@@ -233,6 +237,9 @@ class Component:
     # -- validation ----------------------------------------------------------------------------
     def validate(self, value: Any) -> Any:
         if isinstance(value, Lazy):
+            refusal = self.shape(value.target) if self.shape is not None and inspect.isclass(value.target) else None
+            if refusal is not None:
+                raise PydanticCustomError("component_type", refusal)
             return self._check_arguments(value.target, {**value.kwargs, **value.meta})
         if isinstance(value, Mapping):
             if "type" not in value:
@@ -246,10 +253,18 @@ class Component:
                 names = " or ".join(b.rpartition(".")[2] for b in bases)
                 message = f"{target.__module__}.{target.__qualname__} is not a {names} subclass"
                 raise _error(("type",), "unknown_type", message, value["type"])
+            refusal = self.shape(target) if self.shape is not None and inspect.isclass(target) else None
+            if refusal is not None:
+                raise _error(("type",), "unknown_type", refusal, value["type"])
             return self._check_arguments(target, {k: v for k, v in value.items() if k != "type"})
         kinds = (self.instance_of,) if isinstance(self.instance_of, str) else tuple(self.instance_of or ())
         if any(_is_instance(value, kind) for kind in kinds):
             return value
+        if self.shape is not None and not isinstance(value, (str, int, float, bool, list, tuple)):
+            refusal = self.shape(value)
+            if refusal is None:
+                return value
+            raise PydanticCustomError("component_type", refusal)
         built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
         # formatted here: pydantic fills a template's {placeholders} but keeps doubled braces doubled
         message = f"expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {type(value).__name__}"
