@@ -86,7 +86,9 @@ def _referenced(node: Any, defs: dict[str, Any], found: set[str] | None = None) 
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m typedrunner.app.schema", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m typedrunner.app.schema", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("--out", default="conf/.schema", help="directory to write the schemas into")
     args = parser.parse_args(argv)
     directory = Path(args.out)

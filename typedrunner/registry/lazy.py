@@ -253,7 +253,7 @@ class Component:
         built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
         # formatted here: pydantic fills a template's {placeholders} but keeps doubled braces doubled
         message = f"expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {type(value).__name__}"
-        raise PydanticCustomError("component_type", message)
+        raise PydanticCustomError("component_type", message)  # pyright: ignore[reportArgumentType]
 
     def _check_arguments(self, target: Any, kwargs: Mapping[str, Any]) -> Lazy[Any]:
         if not callable(target):
@@ -312,7 +312,7 @@ def _is_subclass(cls: type[Any], dotted: str) -> bool:
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
     details: InitErrorDetails = {
-        "type": PydanticCustomError(kind, message),
+        "type": PydanticCustomError(kind, message),  # pyright: ignore[reportArgumentType]
         "loc": loc,
         "input": value,
     }
@@ -334,5 +334,5 @@ def name_unknown_keys(
             if not hint and list_when_unmatched:
                 hint = f"; valid keys: {', '.join(names)}"
             kind, message = "unknown_key", f"{label}{hint}"
-        details.append({"type": PydanticCustomError(kind, message), "loc": loc, "input": err["input"]})
+        details.append({"type": PydanticCustomError(kind, message), "loc": loc, "input": err["input"]})  # pyright: ignore[reportArgumentType]
     return ValidationError.from_exception_data(error.title, details)
