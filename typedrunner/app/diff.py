@@ -38,7 +38,9 @@ def load_run_config(path: Path) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m typedrunner.app.diff", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m typedrunner.app.diff", description=(__doc__ or "").partition("\n")[0]
+    )
     parser.add_argument("run_a", type=Path)
     parser.add_argument("run_b", type=Path)
     args = parser.parse_args(argv)

@@ -62,7 +62,7 @@ def build_dataloader(
     sampler: Sampler[int]
     if isinstance(sampler_cfg, C.DefaultSampler):
         sampler_seed = sampler_cfg.seed if sampler_cfg.seed is not None else seed
-        sampler = DefaultSampler(dataset, shuffle=sampler_cfg.shuffle, seed=sampler_seed, round_up=sampler_cfg.round_up)  # type: ignore[arg-type]
+        sampler = DefaultSampler(dataset, shuffle=sampler_cfg.shuffle, seed=sampler_seed, round_up=sampler_cfg.round_up)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     elif isinstance(sampler_cfg, Lazy):
         sampler = sampler_cfg.build(dataset)
     else:

@@ -86,9 +86,7 @@ def _bool_in_int(annotation: Any, value: Any) -> bool:
     items = _item_types(annotation)
     if not items:
         return False
-    return any(
-        _bool_in_int(items[min(i, len(items) - 1)] if len(items) > 1 else items[0], v) for i, v in enumerate(value)
-    )
+    return any(_bool_in_int(items[min(i, len(items) - 1)], v) for i, v in enumerate(value))
 
 
 @functools.cache
@@ -127,7 +125,7 @@ def not_supported_yet(default: Any, feature: str) -> Any:
     def check(value: _T) -> _T:
         if value != default:
             message = f"not supported yet: {feature} (only {default!r} is accepted for now)"
-            raise PydanticCustomError("not_supported", message)  # no context: taken literally, braces and all
+            raise PydanticCustomError("not_supported", message)  # pyright: ignore[reportArgumentType]  # no context: taken literally, braces and all
         return value
 
     return AfterValidator(check)

@@ -31,7 +31,7 @@ class DefaultSampler(TypedComponent):
     """Sampler name."""
     shuffle: bool = True
     """Visit the samples in a new random order each epoch."""
-    seed: int | None = Field(None, ge=0)
+    seed: int | None = Field(default=None, ge=0)
     """Shuffling seed (None: ``randomness.seed``, or a random one)."""
     round_up: bool = True
     """With several processes, pad so that each gets the same number of samples."""
@@ -58,7 +58,7 @@ class DataLoader(ConfigModel):
 
     dataset: DatasetField
     """The dataset: ``{type: MyDataset, ...}`` (registered name or dotted path) or a built one."""
-    batch_size: int = Field(1, ge=1)
+    batch_size: int = Field(default=1, ge=1)
     """Samples per batch."""
     sampler: SamplerConfig | None = None
     """Sample order; None: ``DefaultSampler`` with ``shuffle`` below."""
@@ -66,7 +66,7 @@ class DataLoader(ConfigModel):
     """Shorthand for ``sampler: {type: DefaultSampler, shuffle: ...}`` (torch's spelling)."""
     collate_fn: CollateField = Field(default_factory=lambda: _DEFAULT_COLLATE.copy())
     """How samples are merged into a batch."""
-    num_workers: int = Field(0, ge=0)
+    num_workers: int = Field(default=0, ge=0)
     """Worker processes loading data (0: in the main process)."""
     pin_memory: bool = False
     """Pin batches in page-locked memory (only has an effect with CUDA)."""
@@ -74,9 +74,9 @@ class DataLoader(ConfigModel):
     """Keep workers alive between epochs (needs num_workers > 0)."""
     drop_last: bool = False
     """Drop the last incomplete batch."""
-    prefetch_factor: int | None = Field(None, ge=1)
+    prefetch_factor: int | None = Field(default=None, ge=1)
     """Batches loaded in advance by each worker (needs num_workers > 0)."""
-    timeout: float = Field(0.0, ge=0)
+    timeout: float = Field(default=0.0, ge=0)
     """Seconds to wait for a batch from the workers (0: forever)."""
 
     @model_validator(mode="after")

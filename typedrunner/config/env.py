@@ -19,7 +19,7 @@ class MpCfg(ConfigModel):
 
     mp_start_method: Literal["fork", "spawn", "forkserver"] | None = None
     """Start method of worker processes (None: the platform default)."""
-    opencv_num_threads: int | None = Field(None, ge=0)
+    opencv_num_threads: int | None = Field(default=None, ge=0)
     """OpenCV threads per process (only if OpenCV is installed)."""
 
 
@@ -28,7 +28,7 @@ class DistCfg(ConfigModel):
 
     backend: Literal["nccl", "gloo", "mpi", "cpu:gloo,cuda:nccl"] = "nccl"
     """``torch.distributed`` backend."""
-    timeout: int = Field(1800, ge=1)
+    timeout: int = Field(default=1800, ge=1)
     """Seconds to wait for collective operations."""
 
 
@@ -79,7 +79,7 @@ Launcher = Annotated[
 class Randomness(ConfigModel):
     """``randomness``: seeding and determinism."""
 
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
     """Seed for python, numpy and torch (None: a random seed, logged)."""
     deterministic: bool = False
     """Use deterministic algorithms only (``torch.use_deterministic_algorithms``)."""
@@ -92,7 +92,7 @@ class AutoScaleLR(ConfigModel):
 
     enable: bool = False
     """Multiply the lr by ``batch_size * world_size / base_batch_size``."""
-    base_batch_size: int | None = Field(None, ge=1)
+    base_batch_size: int | None = Field(default=None, ge=1)
     """The total batch size the configured lr was tuned for."""
 
     @model_validator(mode="after")

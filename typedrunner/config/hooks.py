@@ -32,15 +32,15 @@ class CheckpointHook(TypedComponent):
 
     type: Literal["CheckpointHook"] = "CheckpointHook"
     """Hook name."""
-    interval: int = Field(1, ge=1)
+    interval: int = Field(default=1, ge=1)
     """Save every this many epochs (or iterations, with ``by_epoch: false``)."""
     by_epoch: bool = True
     """Count ``interval`` in epochs (True) or iterations (False)."""
-    save_begin: int = Field(0, ge=0)
+    save_begin: int = Field(default=0, ge=0)
     """Save only after this many epochs (or iterations)."""
     save_last: bool = True
     """Always save at the end of training, whatever the interval."""
-    max_keep_ckpts: int = Field(-1, ge=-1)
+    max_keep_ckpts: int = Field(default=-1, ge=-1)
     """Keep at most this many periodic checkpoints (-1: all)."""
     save_optimizer: bool = True
     """Include the optimizer state (needed to resume)."""
@@ -52,7 +52,7 @@ class CheckpointHook(TypedComponent):
     """How ``save_best`` compares (None: inferred from the key: ``loss``/``error`` less, else greater)."""
     out_dir: str | None = None
     """Directory for checkpoints (None: ``work_dir``)."""
-    filename_tmpl: str | None = Field(None, pattern=r"^[^/]*\{\}[^/]*$")
+    filename_tmpl: str | None = Field(default=None, pattern=r"^[^/]*\{\}[^/]*$")
     """Checkpoint file name with one ``{}`` for the epoch or iteration (default ``epoch_{}.pth`` / ``iter_{}.pth``)."""
     published_keys: list[Literal["meta", "state_dict", "optimizer", "param_schedulers"]] | None = None
     """At the end, also write ``<last>_published.pth`` holding only these keys (e.g. ``[meta, state_dict]``)."""
@@ -108,7 +108,7 @@ class LoggerHook(TypedComponent):
 
     type: Literal["LoggerHook"] = "LoggerHook"
     """Hook name."""
-    interval: int = Field(10, ge=1)
+    interval: int = Field(default=10, ge=1)
     """Log every this many iterations."""
     ignore_last: bool = True
     """Skip the last iterations of an epoch that do not fill an interval."""

@@ -43,9 +43,9 @@ class Window(ConfigModel):
 
     by_epoch: bool = True
     """Step once per epoch (True) or once per iteration (False)."""
-    begin: int = Field(0, ge=0)
+    begin: int = Field(default=0, ge=0)
     """First epoch (or iteration) at which the schedule applies."""
-    end: int | None = Field(None, ge=1)
+    end: int | None = Field(default=None, ge=1)
     """Epoch (or iteration) at which it stops applying (None: the end of training)."""
     convert_to_iter_based: bool = False
     """Given in epochs, but stepped every iteration (lengths scaled by the iterations per epoch)."""
@@ -77,9 +77,9 @@ def scale_steps(value: Any, factor: int) -> Any:
 class _Scheduler(TypedComponent):
     by_epoch: bool = True
     """Step once per epoch (True) or once per iteration (False)."""
-    begin: int = Field(0, ge=0)
+    begin: int = Field(default=0, ge=0)
     """First epoch (or iteration) at which the schedule applies."""
-    end: int | None = Field(None, ge=1)
+    end: int | None = Field(default=None, ge=1)
     """Epoch (or iteration) at which it stops applying (None: the end of training)."""
     convert_to_iter_based: bool = False
     """Given in epochs (``by_epoch: true``) but stepped every iteration, smoothly (MMEngine's option)."""
@@ -130,7 +130,7 @@ class MultiStepLR(_Scheduler):
     """Scheduler name."""
     milestones: list[Annotated[int, Field(ge=1)]]
     """Steps (after ``begin``) at which the lr is multiplied by gamma."""
-    gamma: float = Field(0.1, gt=0)
+    gamma: float = Field(default=0.1, gt=0)
     """Multiplicative factor."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -146,7 +146,7 @@ class StepLR(_Scheduler):
     """Scheduler name."""
     step_size: int = Field(ge=1)
     """Period of the decay."""
-    gamma: float = Field(0.1, gt=0)
+    gamma: float = Field(default=0.1, gt=0)
     """Multiplicative factor."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -174,9 +174,9 @@ class CosineAnnealingLR(_Scheduler):
 
     type: Literal["CosineAnnealingLR"] = "CosineAnnealingLR"
     """Scheduler name."""
-    T_max: int | None = Field(None, ge=1)
+    T_max: int | None = Field(default=None, ge=1)
     """Steps of the half cosine (None: the window's length, ``end - begin``)."""
-    eta_min: float = Field(0.0, ge=0)
+    eta_min: float = Field(default=0.0, ge=0)
     """Final learning rate."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -192,11 +192,11 @@ class LinearLR(_Scheduler):
 
     type: Literal["LinearLR"] = "LinearLR"
     """Scheduler name."""
-    start_factor: float = Field(1.0 / 3, gt=0, le=1)
+    start_factor: float = Field(default=1.0 / 3, gt=0, le=1)
     """Factor at the first step."""
-    end_factor: float = Field(1.0, gt=0, le=1)
+    end_factor: float = Field(default=1.0, gt=0, le=1)
     """Factor reached after ``total_iters`` steps, and kept."""
-    total_iters: int | None = Field(None, ge=1)
+    total_iters: int | None = Field(default=None, ge=1)
     """Steps to reach ``end_factor`` (None: the window's last step, ``end - begin - 1``, as MMEngine)."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -215,9 +215,9 @@ class ConstantLR(_Scheduler):
 
     type: Literal["ConstantLR"] = "ConstantLR"
     """Scheduler name."""
-    factor: float = Field(1.0 / 3, gt=0, le=1)
+    factor: float = Field(default=1.0 / 3, gt=0, le=1)
     """Multiplier while the schedule applies."""
-    total_iters: int | None = Field(None, ge=1)
+    total_iters: int | None = Field(default=None, ge=1)
     """Steps the factor applies (None: all but the window's last step, ``end - begin - 1``, as MMEngine)."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -234,11 +234,11 @@ class PolyLR(_Scheduler):
 
     type: Literal["PolyLR"] = "PolyLR"
     """Scheduler name."""
-    power: float = Field(1.0, gt=0)
+    power: float = Field(default=1.0, gt=0)
     """Exponent of the decay."""
-    total_iters: int | None = Field(None, ge=1)
+    total_iters: int | None = Field(default=None, ge=1)
     """Steps of the decay (None: the window's last step, ``end - begin - 1``, as MMEngine)."""
-    eta_min: float = Field(0.0, ge=0)
+    eta_min: float = Field(default=0.0, ge=0)
     """Final learning rate (or momentum), reached at step ``total_iters``."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
@@ -259,15 +259,15 @@ class OneCycleLR(_Scheduler):
     """Scheduler name."""
     max_lr: float = Field(gt=0)
     """Peak learning rate (``eta_max``, MMEngine's name, is accepted too)."""
-    total_steps: int | None = Field(None, ge=2)
+    total_steps: int | None = Field(default=None, ge=2)
     """Steps of the cycle (None: the window's length, ``end - begin``, as MMEngine)."""
-    pct_start: float = Field(0.3, gt=0, lt=1)
+    pct_start: float = Field(default=0.3, gt=0, lt=1)
     """Fraction of the cycle spent increasing the lr."""
     anneal_strategy: Literal["cos", "linear"] = "cos"
     """Shape of the annealing."""
-    div_factor: float = Field(25.0, gt=0)
+    div_factor: float = Field(default=25.0, gt=0)
     """Initial lr = max_lr / div_factor."""
-    final_div_factor: float = Field(1e4, gt=0)
+    final_div_factor: float = Field(default=1e4, gt=0)
     """Final lr = initial lr / final_div_factor."""
     three_phase: bool = False
     """Use a third phase that anneals below the initial lr."""
@@ -302,15 +302,15 @@ class ReduceOnPlateauLR(_Scheduler):
     """The validation metric to watch (checked against the evaluator's metric names at startup)."""
     rule: Literal["less", "greater"] = "less"
     """Whether a smaller (``less``) or larger (``greater``) value is an improvement."""
-    factor: float = Field(0.1, gt=0, lt=1)
+    factor: float = Field(default=0.1, gt=0, lt=1)
     """Multiplier of the lr at each reduction."""
-    patience: int = Field(10, ge=0)
+    patience: int = Field(default=10, ge=0)
     """Validations without improvement before reducing."""
-    threshold: float = Field(1e-4, ge=0)
+    threshold: float = Field(default=1e-4, ge=0)
     """Smallest change counted as an improvement (relative)."""
-    cooldown: int = Field(0, ge=0)
+    cooldown: int = Field(default=0, ge=0)
     """Validations to wait after a reduction."""
-    min_value: float = Field(0.0, ge=0)
+    min_value: float = Field(default=0.0, ge=0)
     """Lower bound of the lr."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> ReduceLROnPlateau:

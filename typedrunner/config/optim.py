@@ -35,9 +35,9 @@ __all__ = [
 
 
 class _Optimizer(TypedComponent):
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
     """Learning rate."""
-    weight_decay: float = Field(0.0, ge=0)
+    weight_decay: float = Field(default=0.0, ge=0)
     """Weight decay (L2 penalty; decoupled for AdamW)."""
     maximize: bool = False
     """Maximise the objective instead of minimising it."""
@@ -55,7 +55,7 @@ class Adam(_Optimizer):
     """Optimizer name."""
     betas: tuple[float, float] = (0.9, 0.999)
     """Coefficients of the running averages of the gradient and its square."""
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(default=1e-8, gt=0)
     """Added to the denominator for numerical stability."""
     amsgrad: bool = False
     """Use the AMSGrad variant."""
@@ -73,11 +73,11 @@ class AdamW(_Optimizer):
 
     type: Literal["AdamW"] = "AdamW"
     """Optimizer name."""
-    weight_decay: float = Field(1e-2, ge=0)
+    weight_decay: float = Field(default=1e-2, ge=0)
     """Decoupled weight decay."""
     betas: tuple[float, float] = (0.9, 0.999)
     """Coefficients of the running averages of the gradient and its square."""
-    eps: float = Field(1e-8, gt=0)
+    eps: float = Field(default=1e-8, gt=0)
     """Added to the denominator for numerical stability."""
     amsgrad: bool = False
     """Use the AMSGrad variant."""
@@ -95,11 +95,11 @@ class SGD(_Optimizer):
 
     type: Literal["SGD"] = "SGD"
     """Optimizer name."""
-    lr: float = Field(1e-3, gt=0)
+    lr: float = Field(default=1e-3, gt=0)
     """Learning rate."""
-    momentum: float = Field(0.0, ge=0)
+    momentum: float = Field(default=0.0, ge=0)
     """Momentum factor."""
-    dampening: float = Field(0.0, ge=0)
+    dampening: float = Field(default=0.0, ge=0)
     """Dampening for momentum."""
     nesterov: bool = False
     """Nesterov momentum (needs momentum > 0 and dampening 0)."""
@@ -137,11 +137,11 @@ class ClipGrad(ConfigModel):
 
     type: Literal["norm", "value"] = "norm"
     """Clip the total gradient norm (``norm``) or each gradient element (``value``)."""
-    max_norm: float | None = Field(None, gt=0)
+    max_norm: float | None = Field(default=None, gt=0)
     """Largest allowed total norm (``type: norm``)."""
-    norm_type: float = Field(2.0, gt=0)
+    norm_type: float = Field(default=2.0, gt=0)
     """Order of the norm (``type: norm``)."""
-    clip_value: float | None = Field(None, gt=0)
+    clip_value: float | None = Field(default=None, gt=0)
     """Largest allowed absolute gradient element (``type: value``)."""
 
     def model_post_init(self, context: Any, /) -> None:
@@ -154,22 +154,22 @@ class ClipGrad(ConfigModel):
 class ParamMult(ConfigModel):
     """Multipliers for the parameters whose name contains a key of ``custom_keys``."""
 
-    lr_mult: float = Field(1.0, ge=0)
+    lr_mult: float = Field(default=1.0, ge=0)
     """Multiplier of the learning rate."""
-    decay_mult: float = Field(1.0, ge=0)
+    decay_mult: float = Field(default=1.0, ge=0)
     """Multiplier of the weight decay."""
 
 
 class ParamwiseCfg(ConfigModel):
     """``paramwise_cfg``: per-parameter learning-rate and weight-decay multipliers (MMEngine's keys)."""
 
-    bias_lr_mult: float = Field(1.0, ge=0)
+    bias_lr_mult: float = Field(default=1.0, ge=0)
     """Learning-rate multiplier of biases."""
-    bias_decay_mult: float = Field(1.0, ge=0)
+    bias_decay_mult: float = Field(default=1.0, ge=0)
     """Weight-decay multiplier of biases."""
-    norm_decay_mult: float = Field(1.0, ge=0)
+    norm_decay_mult: float = Field(default=1.0, ge=0)
     """Weight-decay multiplier of normalisation layers' weights and biases."""
-    flat_decay_mult: float = Field(1.0, ge=0)
+    flat_decay_mult: float = Field(default=1.0, ge=0)
     """Weight-decay multiplier of one-dimensional parameters other than biases and norms."""
     custom_keys: dict[str, ParamMult] = Field(default_factory=dict)
     """``{name substring: {lr_mult, decay_mult}}``; the longest matching key wins, before the rules above."""
@@ -184,7 +184,7 @@ class OptimWrapper(ConfigModel):
     """The torch optimizer, e.g. ``{type: Adam, lr: 0.001}``."""
     clip_grad: ClipGrad | None = None
     """Gradient clipping before each step (None: off); the total norm is logged."""
-    accumulative_counts: int = Field(1, ge=1)
+    accumulative_counts: int = Field(default=1, ge=1)
     """Accumulate gradients over this many iterations per optimizer step."""
     paramwise_cfg: ParamwiseCfg | None = None
     """Per-parameter learning-rate and weight-decay multipliers."""

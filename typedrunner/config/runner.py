@@ -85,7 +85,7 @@ class RunnerConfig(ConfigModel):
     """The network: ``{type: MyModel, ...}``, ``lazy(MyModel, ...)`` or a built ``nn.Module``."""
     work_dir: str | None = None
     """Where checkpoints and logs go (None: ``work_dirs/<experiment_name>``)."""
-    experiment_name: str = Field("default", min_length=1)
+    experiment_name: str = Field(default="default", min_length=1)
     """Name of the experiment, used in logs and the default work_dir."""
     train_dataloader: DataLoaderField | None = None
     """Training data."""

@@ -48,7 +48,7 @@ class _TrainLoop(TypedComponent):
     _missing_counter: ClassVar[str]
     _by_epoch: ClassVar[bool]
 
-    val_begin: int = Field(1, ge=1)
+    val_begin: int = Field(default=1, ge=1)
     """First epoch (or iteration) after which validation runs."""
     dynamic_intervals: list[tuple[_Step, _Step]] = Field(default_factory=list)
     """``[(epoch or iteration, interval), ...]``: from that point on, validate every ``interval``."""
@@ -103,7 +103,7 @@ class EpochBasedTrainLoop(_TrainLoop):
     """Training is counted in epochs (``by_epoch: false`` is ``IterBasedTrainLoop``)."""
     max_epochs: int = Field(ge=1)
     """Number of epochs to train (epoch-based loop)."""
-    val_interval: int = Field(1, ge=1)
+    val_interval: int = Field(default=1, ge=1)
     """Validate every this many epochs."""
 
     @property
@@ -128,7 +128,7 @@ class IterBasedTrainLoop(_TrainLoop):
     """Training is counted in iterations (``by_epoch: true`` is ``EpochBasedTrainLoop``)."""
     max_iters: int = Field(ge=1)
     """Number of iterations to train (iteration-based loop)."""
-    val_interval: int = Field(1000, ge=1)
+    val_interval: int = Field(default=1000, ge=1)
     """Validate every this many iterations."""
 
     @property

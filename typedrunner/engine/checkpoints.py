@@ -142,11 +142,10 @@ def restore_schedulers(
         if not state.get("opened", True):
             slot.scheduler = None
             continue
-        if slot.scheduler is None:
-            slot.open()
+        scheduler = slot.scheduler if slot.scheduler is not None else slot.open()
         saved = state.get("state", state)
-        slot.scheduler.load_state_dict(
-            {**slot.scheduler.state_dict(), **{k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}}
+        scheduler.load_state_dict(
+            {**scheduler.state_dict(), **{k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}}
         )
     # The lr now is the configured base lr times each open schedule's factor at its position: exact
     # for the schedules with a closed form (a schedule without one keeps the checkpoint's lr).

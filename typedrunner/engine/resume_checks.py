@@ -119,7 +119,7 @@ def _optimizer_problems(optimizer: torch.optim.Optimizer, state: Any, what: str)
 class ResumeMeta(Position):
     """A checkpoint's ``meta`` as resume reads it: the position and the seed the run drew."""
 
-    seed: int | None = Field(None, ge=0, lt=2**32)
+    seed: int | None = Field(default=None, ge=0, lt=2**32)
     """The run's seed (a random one when ``randomness.seed`` was unset): restored when it is unset."""
 
 

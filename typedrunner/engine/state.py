@@ -28,9 +28,9 @@ class Position(BaseModel):
     """Epochs finished (passes over the data, for an iteration-based run)."""
     iter: int = Field(ge=0)
     """Training iterations finished."""
-    inner_iter: int = Field(0, ge=0)
+    inner_iter: int = Field(default=0, ge=0)
     """Batches finished in the current epoch (0 at an epoch's end)."""
-    last_val_iter: int = Field(-1, ge=-1)
+    last_val_iter: int = Field(default=-1, ge=-1)
     """``iter`` at the last validation during training (-1: none yet)."""
 
     @classmethod

@@ -85,12 +85,13 @@ class ScheduleSlot:
     def plateau(self) -> bool:
         return self.monitor is not None
 
-    def open(self) -> None:
-        """Build the torch scheduler (it sets the lr of step ``begin``)."""
+    def open(self) -> Any:
+        """Build the torch scheduler (it sets the lr of step ``begin``) and return it."""
         self.scheduler = build_scheduler(self.config, self.target, max(self.end - self.begin, 1))
         if self.target is not self.optimizer:
             self.target.step()  # the shadow has no gradients: a no-op that marks it stepped for torch
         self._sync()
+        return self.scheduler
 
     def advance(self, done: int) -> None:
         """``done`` epochs (or iterations) are finished: step into step ``done`` if it is in the window."""
@@ -120,11 +121,10 @@ class ScheduleSlot:
         if not state.get("opened", True):
             self.scheduler = None
             return
-        if self.scheduler is None:
-            self.open()
-        self.scheduler.load_state_dict(dict(state["state"]) if "state" in state else dict(state))
+        scheduler = self.scheduler if self.scheduler is not None else self.open()
+        scheduler.load_state_dict(dict(state["state"]) if "state" in state else dict(state))
         if self.param == "momentum":
-            for group, value in zip(self.target.param_groups, self.scheduler.get_last_lr(), strict=True):
+            for group, value in zip(self.target.param_groups, scheduler.get_last_lr(), strict=True):
                 group["lr"] = value
 
 

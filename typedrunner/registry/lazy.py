@@ -9,11 +9,13 @@ configs. ``Component(registry)`` is the pydantic annotation that does the valida
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import functools
 import inspect
 import sys
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, TypeVar
 
@@ -25,7 +27,15 @@ from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError
 from typedrunner.errors import did_you_mean
 from typedrunner.registry.registries import Registry, import_object
 
-__all__ = ["Component", "Lazy", "lazy", "loaded_class", "name_unknown_keys", "plain_value"]
+__all__ = [
+    "Component",
+    "Lazy",
+    "component_json_schemas",
+    "lazy",
+    "loaded_class",
+    "name_unknown_keys",
+    "plain_value",
+]
 
 _P = ParamSpec("_P")
 _T_co = TypeVar("_T_co", covariant=True)
@@ -191,6 +201,23 @@ def _parameter_names(target: Callable[..., Any], exclude: tuple[str, ...]) -> li
     return [p.name for p in params if p.name not in exclude and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
 
 
+ComponentJsonSchema = Callable[["Component", GetJsonSchemaHandler], JsonSchemaValue]
+"""Writes a component field's JSON Schema (given the field's ``Component`` and pydantic's handler)."""
+
+_JSON_SCHEMA: ContextVar[ComponentJsonSchema | None] = ContextVar("typedrunner_component_json_schema", default=None)
+
+
+@contextlib.contextmanager
+def component_json_schemas(write: ComponentJsonSchema) -> Iterator[None]:
+    """Within the block, each component field's JSON Schema is ``write(component, handler)``'s (the
+    editor schemas' export: one closed branch per known ``type``) instead of the open one."""
+    token = _JSON_SCHEMA.set(write)
+    try:
+        yield
+    finally:
+        _JSON_SCHEMA.reset(token)
+
+
 @dataclass(frozen=True)
 class Component:
     """Pydantic annotation: the field holds a ``Lazy`` built from ``{type: ..., **kwargs}``.
@@ -222,6 +249,9 @@ class Component:
     def __get_pydantic_json_schema__(
         self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
+        write = _JSON_SCHEMA.get()
+        if write is not None:
+            return write(self, handler)
         return {
             "type": "object",
             "properties": {
@@ -268,15 +298,21 @@ class Component:
         built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
         # formatted here: pydantic fills a template's {placeholders} but keeps doubled braces doubled
         message = f"expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {type(value).__name__}"
-        raise PydanticCustomError("component_type", message)
+        raise PydanticCustomError("component_type", message)  # pyright: ignore[reportArgumentType]
+
+    def arguments_model(self, target: Callable[..., Any]) -> type[pydantic.BaseModel]:
+        """The model ``{type: target, ...}``'s other keys are validated with: the schema ``target`` is
+        built from, or its constructor's signature (minus ``exclude``), plus ``meta``."""
+        schema = schema_of(target)
+        if schema is None:
+            return _signature_model(target, self.exclude, self.meta)
+        return _schema_model(schema, self.meta)
 
     def _check_arguments(self, target: Any, kwargs: Mapping[str, Any]) -> Lazy[Any]:
         if not callable(target):
             raise _error(("type",), "unknown_type", f"{target!r} is not a class or function", target)
         schema = schema_of(target)
-        model = (
-            _signature_model(target, self.exclude, self.meta) if schema is None else _schema_model(schema, self.meta)
-        )
+        model = self.arguments_model(target)
         try:
             validated = model.model_validate(dict(kwargs))
         except ValidationError as e:
@@ -327,7 +363,7 @@ def _is_subclass(cls: type[Any], dotted: str) -> bool:
 
 def _error(loc: tuple[str | int, ...], kind: str, message: str, value: Any) -> ValidationError:
     details: InitErrorDetails = {
-        "type": PydanticCustomError(kind, message),
+        "type": PydanticCustomError(kind, message),  # pyright: ignore[reportArgumentType]
         "loc": loc,
         "input": value,
     }
@@ -349,5 +385,5 @@ def name_unknown_keys(
             if not hint and list_when_unmatched:
                 hint = f"; valid keys: {', '.join(names)}"
             kind, message = "unknown_key", f"{label}{hint}"
-        details.append({"type": PydanticCustomError(kind, message), "loc": loc, "input": err["input"]})
+        details.append({"type": PydanticCustomError(kind, message), "loc": loc, "input": err["input"]})  # pyright: ignore[reportArgumentType]
     return ValidationError.from_exception_data(error.title, details)

@@ -149,6 +149,10 @@ class Registry:
                 return short
         return path
 
+    def registered(self) -> dict[str, Any]:
+        """The names registered with ``register_module`` (not the built-ins), and their objects."""
+        return dict(self._entries)
+
     def names(self) -> list[str]:
         """Every short name this registry resolves (imports the fallback module)."""
         out = set(self._entries) | set(self._builtins)
