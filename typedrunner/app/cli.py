@@ -194,10 +194,13 @@ def _composition_failures(run_and_report: Any) -> Any:
                     raise
                 from typedrunner.app.compose import composition_problems
 
-                problems = composition_problems(e, sys.argv[1:])
-                if problems is None:
-                    raise
-                error = ConfigError(problems)
+                if isinstance(e, ConfigError):  # refused as Hydra composed it (app/hydra_trust.py)
+                    error = e
+                else:
+                    problems = composition_problems(e, sys.argv[1:])
+                    if problems is None:
+                        raise
+                    error = ConfigError(problems)
                 if os.environ.get("HYDRA_FULL_ERROR") == "1":
                     traceback.print_exc()
                 print(str(error), file=sys.stderr)
@@ -231,12 +234,14 @@ def main() -> None:
     import hydra._internal.utils as hydra_utils  # run_and_report: where Hydra turns errors into exit 1
 
     from typedrunner.app.compose import load_python_configs
+    from typedrunner.app.hydra_trust import checking_hydra_targets
 
     load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
     app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
     original = hydra_utils.run_and_report
     hydra_utils.run_and_report = _composition_failures(original)
     try:
-        app()
+        with checking_hydra_targets(conf):  # before Hydra configures logging or builds a callback
+            app()
     finally:
         hydra_utils.run_and_report = original

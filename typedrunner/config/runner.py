@@ -20,6 +20,7 @@ from typedrunner.config.optim import OptimWrapperField
 from typedrunner.config.scheduler import SchedulerConfig
 from typedrunner.config.train import TestLoop, TrainLoopConfig, ValLoop
 from typedrunner.errors import ConfigError, Problem
+from typedrunner.registry.registries import CUSTOM_IMPORTS_CONTEXT
 
 __all__ = ["LoadFrom", "RunnerConfig", "import_custom"]
 
@@ -240,7 +241,14 @@ class RunnerConfig(ConfigModel):
         problems = import_custom(data.get("custom_imports", []))
         if problems:
             raise ConfigError(problems)
+        imports = data.get("custom_imports", [])
+        imports = imports.get("imports", []) if isinstance(imports, Mapping) else imports
+        named = frozenset(
+            n for n in (imports if isinstance(imports, (list, tuple)) else [imports]) if isinstance(n, str)
+        )
         try:
-            return cls.model_validate(dict(data))
+            # the components' validation reads custom_imports: a function defined in one of those
+            # modules may be named by its dotted path (collate_fn); see Registry.resolve
+            return cls.model_validate(dict(data), context={CUSTOM_IMPORTS_CONTEXT: named})
         except ValidationError as e:
             raise to_config_error(e, data) from None

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from typedrunner.engine.state import RunState
-from typedrunner.errors import DataLoadingError, NonFiniteLossError
+from typedrunner.errors import DataLoadingError, NonFiniteLossError, TrainingStopped
 from typedrunner.parts.logging import RunLogger
 
 __all__ = ["GracefulStop", "NonFiniteGuard", "guarded", "worker_deaths_named"]
@@ -104,27 +104,54 @@ class NonFiniteGuard:
 
 
 # -- data -------------------------------------------------------------------------------------
+DIAGNOSIS_LIMIT_S = 30.0
+"""How long the failing-sample diagnosis may read samples again when the dataloader sets no
+``timeout`` of its own (with one, that is the limit): a sample that hangs must not hang the report."""
+
+
 def _failing_sample(loader: Any, batch_number: int) -> str:
     """On the error path only: find which sample of the failing batch raises, by reading each again
-    in this process (``Dataset[7] raised ValueError: ...``); empty when it cannot be told."""
+    in this process (``Dataset[7] raised ValueError: ...``); empty when it cannot be told.
+
+    The reading runs in a daemon thread with a time limit (the loader's ``timeout``, or
+    ``DIAGNOSIS_LIMIT_S``): a sample that does not return is named as such and left behind."""
     dataset, batch_sampler = getattr(loader, "dataset", None), getattr(loader, "batch_sampler", None)
     if dataset is None or batch_sampler is None:
         return ""
-    try:
-        indices: list[int] = next(itertools.islice(iter(batch_sampler), batch_number, None), [])
-    except Exception:
-        return ""
-    for index in indices:
+    name = type(dataset).__qualname__
+    found: list[str] = []
+    reading: list[int] = []
+
+    def diagnose() -> None:
         try:
-            dataset[index]
-        except Exception as e:
-            return f"{type(dataset).__qualname__}[{index}] raised {type(e).__name__}: {e}"
-    return ""
+            indices: list[int] = next(itertools.islice(iter(batch_sampler), batch_number, None), [])
+        except Exception:
+            return
+        for index in indices:
+            reading.append(index)
+            try:
+                dataset[index]
+            except Exception as e:
+                found.append(f"{name}[{index}] raised {type(e).__name__}: {e}")
+                return
+
+    limit = float(getattr(loader, "timeout", 0) or 0) or DIAGNOSIS_LIMIT_S
+    thread = threading.Thread(target=diagnose, name="typedrunner-failing-sample", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if thread.is_alive():
+        where = f"{name}[{reading[-1]}]" if reading else "finding the batch's samples"
+        return f"{where} did not return within {limit:g} s when read again in the main process"
+    return found[0] if found else ""
 
 
-def guarded(loader: Iterable[Any], path: str, start: int = 0) -> Iterator[Any]:
+def guarded(loader: Iterable[Any], path: str, start: int = 0, state: RunState | None = None) -> Iterator[Any]:
     """Iterate ``loader``; a failure while loading (not while training) becomes a clear error naming
-    the dataloader, the dataset and, where it can be found, the sample. ``start``: batches skipped."""
+    the dataloader, the dataset and, where it can be found, the sample. ``start``: batches skipped.
+
+    With the run's ``state``: a worker that died after a stop was requested (SIGTERM to the whole
+    process group, as SLURM sends it, reaches the workers too) is part of that stop, not a data
+    failure: it raises ``TrainingStopped``."""
     iterator = iter(loader)
     number = start
     while True:
@@ -138,12 +165,19 @@ def guarded(loader: Iterable[Any], path: str, start: int = 0) -> Iterator[Any]:
             died = isinstance(e, ConnectionError) or (
                 "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
             )
+            if died and state is not None and state.stop_signal is not None:
+                raise TrainingStopped(state.stop_signal) from None
             if died:
                 what = f"a dataloader worker died ({str(e).strip().splitlines()[0]})"
             else:
                 sample = _failing_sample(loader, number)
                 lines = [line for line in str(e).strip().splitlines() if line.strip()]
-                what = sample or f"loading batch {number} failed: {lines[-1] if lines else type(e).__name__}"
+                failure = lines[-1] if lines else type(e).__name__
+                if "timed out" in failure:  # torch's DataLoader(timeout=...): a sample hangs
+                    what = f"loading batch {number} timed out ({failure})" + (f"; {sample}" if sample else "")
+                    _shut_down_workers(iterator)
+                else:
+                    what = sample or f"loading batch {number} failed: {failure}"
             raise DataLoadingError(
                 f"{path} ({name}): {what}. The last checkpoint is intact: fix the data and resume with resume=true"
             ) from e
@@ -151,15 +185,26 @@ def guarded(loader: Iterable[Any], path: str, start: int = 0) -> Iterator[Any]:
         yield batch
 
 
+def _shut_down_workers(iterator: Iterator[Any]) -> None:
+    """Stop the workers of a dataloader iterator that timed out (torch's own shutdown: it
+    unregisters them from its SIGCHLD handler, then terminates any that hang), so that a worker
+    stuck in a sample does not outlive the run."""
+    shutdown = getattr(iterator, "_shutdown_workers", None)
+    if callable(shutdown):
+        shutdown()
+
+
 @contextlib.contextmanager
-def worker_deaths_named() -> Iterator[None]:
+def worker_deaths_named(state: RunState) -> Iterator[None]:
     """A dataloader worker that died mid-run (torch's RuntimeError) becomes a ``DataLoadingError``
-    that says what to do."""
+    that says what to do; after a stop was requested it is part of that stop (``TrainingStopped``)."""
     try:
         yield
     except RuntimeError as e:
         if "DataLoader worker" not in str(e):
             raise
+        if state.stop_signal is not None:
+            raise TrainingStopped(state.stop_signal) from None
         raise DataLoadingError(
             f"a dataloader worker died: {str(e).strip().splitlines()[0]}. The last checkpoint is intact: "
             "fix the cause (often memory: fewer workers or a smaller batch) and resume with resume=true"

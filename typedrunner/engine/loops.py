@@ -183,7 +183,7 @@ class EpochBasedTrainLoop(_TrainLoopBase):
         start_pass(self.dataloader, host.seed, state.epoch, skip_batches=start)
         hooks.before_train_epoch(host)
         host.model.train()
-        for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start), start):
+        for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start, state), start):
             self._iteration(batch_idx, data_batch)
         hooks.after_train_epoch(host)
         state.epoch += 1
@@ -216,7 +216,7 @@ class IterBasedTrainLoop(_TrainLoopBase):
         host, state = self.host, self.host.state
         while True:
             start_pass(self.dataloader, host.seed, state.epoch, skip_batches=state.inner_iter)
-            yield from guarded(self.dataloader, "train_dataloader", state.inner_iter)
+            yield from guarded(self.dataloader, "train_dataloader", state.inner_iter, state)
             state.epoch += 1
             state.inner_iter = 0
 
@@ -286,14 +286,22 @@ class _EvalLoop:
         host.model.eval()
         start_pass(self.dataloader, host.seed, 0)
         autocast = torch.autocast(host.device.type, dtype=torch.float16, enabled=self.fp16)
-        with torch.no_grad(), autocast:
-            for batch_idx, data_batch in enumerate(guarded(self.dataloader, f"{self.stage}_dataloader")):
-                events.before_iter(host, batch_idx, data_batch)
-                outputs = predict(data_batch)
-                self.evaluator.process(data_samples=outputs, data_batch=data_batch)
-                events.after_iter(host, batch_idx, data_batch, outputs)
+        state = host.state
+        try:
+            with torch.no_grad(), autocast:
+                batches = guarded(self.dataloader, f"{self.stage}_dataloader", state=state)
+                for batch_idx, data_batch in enumerate(batches):
+                    # A stop (SIGTERM) abandons the pass at once: the training state is saved as it
+                    # was before this pass, and a resumed run validates again.
+                    if state.stop_signal is not None:
+                        raise TrainingStopped(state.stop_signal)
+                    events.before_iter(host, batch_idx, data_batch)
+                    outputs = predict(data_batch)
+                    self.evaluator.process(data_samples=outputs, data_batch=data_batch)
+                    events.after_iter(host, batch_idx, data_batch, outputs)
+        finally:
+            host.model.train(was_training)
         metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
-        host.model.train(was_training)
         self.record(metrics)
         events.after_epoch(host, metrics)
         events.after(host)

@@ -253,7 +253,7 @@ class Runner:
         self.hooks.before_run(self)
         with GracefulStop(self.state, self.logger):
             try:
-                with worker_deaths_named():
+                with worker_deaths_named(self.state):
                     loop.run()
             except TrainingStopped as stop:
                 path = self.save_checkpoint(f"stopped_iter_{self.state.iter}.pth")

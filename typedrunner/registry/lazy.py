@@ -25,7 +25,7 @@ from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import InitErrorDetails, PydanticCustomError, ValidationError, core_schema
 
 from typedrunner.errors import did_you_mean
-from typedrunner.registry.registries import Registry, import_object
+from typedrunner.registry.registries import CUSTOM_IMPORTS_CONTEXT, Registry, import_object
 
 __all__ = [
     "Component",
@@ -175,6 +175,57 @@ def _signature_model(
     return model
 
 
+@functools.lru_cache(maxsize=256)
+def _var_keyword_check(target: Callable[..., Any]) -> pydantic.TypeAdapter[Any] | None:
+    """How a value that only ``target``'s ``**kwargs`` takes is checked: against the annotation of
+    ``**kwargs`` (``StackDataset(**kwargs: Dataset)``), or None when it has none that pydantic can
+    check (then only plain data, with no ``{type: ...}`` mapping inside, is accepted)."""
+    func = target.__init__ if inspect.isclass(target) else target
+    try:
+        params = inspect.signature(target).parameters.values()
+        hints = typing.get_type_hints(func)
+    except Exception:
+        return None
+    name = next((p.name for p in params if p.kind is p.VAR_KEYWORD), None)
+    annotation = _usable_annotation(hints.get(name, Any)) if name is not None else Any
+    if annotation is Any:
+        return None
+    return pydantic.TypeAdapter(annotation, config=ConfigDict(arbitrary_types_allowed=True))
+
+
+def _unchecked_values(target: Callable[..., Any], extra: Mapping[str, Any]) -> list[InitErrorDetails]:
+    """The problems of the values that only ``target``'s ``**kwargs`` takes: each is checked against
+    the ``**kwargs`` annotation; without one it must be plain data. A string is never turned into an
+    object, and a ``{type: ...}`` mapping in there is not built: it is refused, never passed on."""
+    check = _var_keyword_check(target)
+    details: list[InitErrorDetails] = []
+    for key, value in extra.items():
+        message = None
+        if check is not None:
+            try:
+                check.validate_python(value)
+            except ValidationError as e:
+                message = (
+                    f"not a named argument of {_qualified(target)}, and its **kwargs refuse it: {e.errors()[0]['msg']}"
+                )
+        elif _names_a_type(value):
+            message = (
+                f"a {{type: ...}} mapping under {_qualified(target)}'s **kwargs is not built (typedrunner builds "
+                "only the components the config schema names): pass it to a named, annotated argument"
+            )
+        if message is not None:
+            details.append({"type": PydanticCustomError("unchecked_argument", message), "loc": (key,), "input": value})
+    return details
+
+
+def _names_a_type(value: Any) -> bool:
+    if isinstance(value, Mapping):
+        return "type" in value or any(_names_a_type(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(_names_a_type(v) for v in value)
+    return False
+
+
 def _usable_annotation(annotation: Any) -> Any:
     """``annotation`` if pydantic can check it, else ``Any`` (never refuse a valid user class).
 
@@ -241,8 +292,8 @@ class Component:
     ``None`` passes, a message refuses."""
 
     def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
-        return core_schema.no_info_plain_validator_function(
-            self.validate,
+        return core_schema.with_info_plain_validator_function(
+            self._validate_in_context,
             serialization=core_schema.plain_serializer_function_ser_schema(self.serialize, info_arg=True),
         )
 
@@ -265,7 +316,12 @@ class Component:
         }
 
     # -- validation ----------------------------------------------------------------------------
-    def validate(self, value: Any) -> Any:
+    def _validate_in_context(self, value: Any, info: core_schema.ValidationInfo) -> Any:
+        context = info.context if isinstance(info.context, Mapping) else {}
+        imports = context.get(CUSTOM_IMPORTS_CONTEXT, ())
+        return self.validate(value, imports if isinstance(imports, frozenset) else frozenset())
+
+    def validate(self, value: Any, custom_imports: frozenset[str] = frozenset()) -> Any:
         if isinstance(value, Lazy):
             refusal = self.shape(value.target) if self.shape is not None and inspect.isclass(value.target) else None
             if refusal is not None:
@@ -275,7 +331,7 @@ class Component:
             if "type" not in value:
                 raise _error(("type",), "missing_type", f"a {self.registry.name} needs a 'type' key", value)
             try:
-                target = self.registry.resolve(value["type"])
+                target = self.registry.resolve(value["type"], custom_imports)
             except LookupError as e:
                 raise _error(("type",), "unknown_type", str(e), value["type"]) from None
             bases = (self.subclass_of,) if isinstance(self.subclass_of, str) else tuple(self.subclass_of or ())
@@ -324,7 +380,11 @@ class Component:
             raise name_unknown_keys(e, names, "unknown key (not an argument of the constructor)") from None
         fields = type(validated).model_fields
         values = {fields[f].alias or f: getattr(validated, f) for f in validated.model_fields_set if f in fields}
-        values.update(validated.model_extra or {})
+        extra = validated.model_extra or {}
+        unchecked = _unchecked_values(target, extra) if extra and schema is None else []
+        if unchecked:
+            raise ValidationError.from_exception_data("component", unchecked)
+        values.update(extra)
         meta_names = {m[0] for m in self.meta}
         meta = {m[0]: values.pop(m[0], m[2]) for m in self.meta}
         result: Lazy[Any] = Lazy(target, {k: v for k, v in values.items() if k not in meta_names}, meta)

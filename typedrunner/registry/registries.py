@@ -15,12 +15,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from typedrunner.errors import did_you_mean
 
 __all__ = [
+    "CUSTOM_IMPORTS_CONTEXT",
     "DATASETS",
     "DATA_SAMPLERS",
     "FUNCTIONS",
@@ -52,6 +54,23 @@ def import_object(path: str) -> Any:
     except AttributeError as e:
         public = [n for n in dir(module) if not n.startswith("_")]
         raise LookupError(f"module {module_name!r} has no attribute {attr!r}{did_you_mean(attr, public)}") from e
+
+
+CUSTOM_IMPORTS_CONTEXT = "custom_imports"
+"""The key of pydantic's validation context under which ``RunnerConfig.from_dict`` passes the
+config's ``custom_imports`` to the components' validation (see :meth:`Registry.resolve`)."""
+
+
+def _project_module(name: str, custom_imports: Collection[str]) -> bool:
+    """Whether the module ``name`` is named by ``custom_imports`` and is the user's own code: not
+    Python's standard library, not an installed package (site-packages), which a config naming it
+    in ``custom_imports`` would not make the user's."""
+    module = sys.modules.get(name)
+    if name not in custom_imports or module is None or name.partition(".")[0] in sys.stdlib_module_names:
+        return False
+    files = [getattr(module, "__file__", None), *list(getattr(module, "__path__", []) or [])]
+    parts = {part for file in files if file for part in Path(str(file)).parts}
+    return bool(files[0] or len(files) > 1) and not parts & {"site-packages", "dist-packages"}
 
 
 def object_path(obj: Any) -> str:
@@ -161,10 +180,12 @@ class Registry:
             out |= {n for n in dir(module) if not n.startswith("_") and self._fits_fallback(getattr(module, n))}
         return sorted(out)
 
-    def resolve(self, type_: Any) -> Any:
+    def resolve(self, type_: Any, custom_imports: Collection[str] = ()) -> Any:
         """Turn a config's ``type`` (name, dotted path, class or function) into the object.
 
-        Raises ``LookupError`` with a did-you-mean when the name is unknown.
+        A dotted path names a class (in a registry of classes), or (in a registry of functions) a
+        function registered here or defined in one of the project's modules ``custom_imports`` names.
+        Raises ``LookupError`` with a did-you-mean when the name is unknown or not allowed.
         """
         if not isinstance(type_, str):
             if callable(type_):
@@ -174,7 +195,7 @@ class Registry:
         if found is not None:
             return found
         if "." in type_:
-            return self._kind_checked(import_object(type_), type_)
+            return self._kind_checked(import_object(type_), type_, custom_imports)
         hint = did_you_mean(type_, self.names())
         known = ", ".join(self.names()[:12])
         if not hint:
@@ -185,20 +206,33 @@ class Registry:
             )
         raise LookupError(f"unknown {self.name} type {type_!r}{hint}")
 
-    def _kind_checked(self, obj: Any, given: str) -> Any:
+    def _kind_checked(self, obj: Any, given: str, custom_imports: Collection[str]) -> Any:
         if self.classes_only and not inspect.isclass(obj) and not isinstance(getattr(obj, "__wrapped__", None), type):
             raise LookupError(
                 f"{given} is a {type(obj).__name__}, not a class: a {self.name} type must be a class "
                 "(a config names what to build, never a function to call)"
             )
-        root = str(getattr(obj, "__module__", "") or "").partition(".")[0]
-        if not self.classes_only and (root in sys.stdlib_module_names or root in ("builtins", "")):
+        if (
+            not self.classes_only
+            and not self._named_here(obj)
+            and not _project_module(str(obj.__module__), custom_imports)
+        ):
+            # Config data names a function to call only if the user's code registered it, or
+            # defined it in their own module named by custom_imports: never any importable callable
+            # (a library function that evals its input, a class whose constructor runs a command).
             raise LookupError(
-                f"{given} is from Python's standard library, not a {self.name}: config data never names "
-                "a standard-library function to call (register your own with "
-                f"@{self.variable}.register_module(), or give its dotted path)"
+                f"{given} is not a registered {self.name}, nor defined in a module of your project named by "
+                "custom_imports: config data never names an arbitrary function to call. Register it with "
+                f"@{self.variable}.register_module() (in a module custom_imports names), or define it in "
+                "such a module"
             )
         return obj
+
+    def _named_here(self, obj: Any) -> bool:
+        """Whether ``obj`` is registered here or is one of the built-ins."""
+        return any(value is obj for value in self._entries.values()) or any(
+            path.partition(".")[0] in sys.modules and import_object(path) is obj for path in self._builtins.values()
+        )
 
     def _fits_fallback(self, obj: Any) -> bool:
         if self._fallback_base is None:
