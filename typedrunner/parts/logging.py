@@ -1,7 +1,8 @@
 """The run's logs, through structlog: a readable console, a human log file and a JSON-lines log.
 
 Every logged scalar is one JSON line in ``work_dir/scalars.jsonl``; ``run.log`` mirrors the console.
-typedrunner never calls ``structlog.configure``: a user's own structlog setup is left alone.
+typedrunner never calls ``structlog.configure``: a user's own structlog setup is left alone. Sinks
+(the visualizer's backends) receive every logged scalar too.
 """
 
 from __future__ import annotations
@@ -10,11 +11,27 @@ import logging
 import sys
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import structlog
 
-__all__ = ["RunLogger"]
+__all__ = ["RunLogger", "ScalarSink"]
+
+
+class ScalarSink(Protocol):
+    """Something that receives every scalar the run logs (a visualizer backend)."""
+
+    def open(self, work_dir: Path) -> None:
+        """The run's files start: ``work_dir`` exists."""
+
+    def scalars(self, mode: str, step: int, values: Mapping[str, float]) -> None:
+        """``values`` logged in ``mode`` (``train``, ``val``, ``test``, or a user's) at iteration ``step``."""
+
+    def summary(self, final: Mapping[str, float], best: Mapping[str, float], step: int) -> None:
+        """The run ended: its final and best metrics."""
+
+    def close(self) -> None:
+        """The run's files end (flush, release)."""
 
 
 _LEVELS = {
@@ -42,6 +59,8 @@ class RunLogger:
         self._files: list[TextIO] = []
         self._human = [self._console_logger(stream or sys.stdout, colors=(stream or sys.stdout).isatty())]
         self._json: list[Any] = []
+        self.sinks: list[ScalarSink] = []
+        """Receive every logged scalar (see :meth:`scalars` and :meth:`record`)."""
 
     def _console_logger(self, stream: TextIO, colors: bool) -> Any:
         return structlog.wrap_logger(
@@ -72,6 +91,8 @@ class RunLogger:
                 ],
             )
         )
+        for sink in self.sinks:
+            sink.open(work_dir)
 
     def info(self, event: str, **fields: Any) -> None:
         for logger in self._human:
@@ -103,8 +124,31 @@ class RunLogger:
             logger.msg(mode, epoch=epoch, iter=iter, step=step, **values)
         for f in self._files:
             f.flush()
+        for sink in self.sinks:
+            sink.scalars(mode, step, values)
+
+    def record(self, mode: str, step: int, values: Mapping[str, float]) -> None:
+        """Scalars a user logs (``runner.visualizer.add_scalars``): a JSON line and every sink, no console line."""
+        for logger in self._json:
+            logger.msg(mode, step=step, **values)
+        for f in self._files:
+            f.flush()
+        for sink in self.sinks:
+            sink.scalars(mode, step, values)
+
+    def summary(self, final: Mapping[str, float], best: Mapping[str, float], step: int) -> None:
+        """The run's final and best metrics, to every sink."""
+        for sink in self.sinks:
+            sink.summary(final, best, step)
 
     def close(self) -> None:
+        try:
+            for sink in self.sinks:
+                sink.close()
+        finally:
+            self._close_files()
+
+    def _close_files(self) -> None:
         for f in self._files:
             f.close()
         self._files.clear()
