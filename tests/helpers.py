@@ -418,3 +418,13 @@ class LossHook(Hook):
     ) -> None:
         assert outputs is not None
         self.losses.append(outputs["loss"].detach().clone())
+
+
+# ----------------------------------------------------------------------------------------------
+# The visualizer (test_visualizer): a user hook that logs a value of its own
+# ----------------------------------------------------------------------------------------------
+class LogOwnScalar(Hook):
+    """After each validation, logs ``custom/epoch_squared`` through the public ``runner.visualizer``."""
+
+    def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
+        runner.visualizer.add_scalars({"epoch_squared": float(runner.epoch**2)}, step=runner.iter, mode="custom")

@@ -7,6 +7,7 @@ run, so every composition here overrides ``work_dir``.
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
@@ -138,6 +139,16 @@ def test_primary_config_composes_without_an_experiment(work_dir: str) -> None:
 # --------------------------------------------------------------------------------------------
 # Group options and experiments
 # --------------------------------------------------------------------------------------------
+def _missing_extra(overrides: Sequence[str]) -> str | None:
+    """The extra a ``visualizer=...`` choice needs, when its library is not installed here."""
+    for override in overrides:
+        extra = override.removeprefix("visualizer=") if override.startswith("visualizer=") else None
+        if extra in ("tensorboard", "mlflow", "wandb") and importlib.util.find_spec(extra) is None:
+            return extra
+    return None
+
+
+# --------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("group", "option"), GROUP_OPTIONS, ids=[f"{g}={o}" for g, o in GROUP_OPTIONS])
 def test_group_option_composes_and_validates(group: str, option: str, work_dir: str) -> None:
     cfg = compose_conf([f"+experiment={BASE_EXPERIMENT}", f"{group}={option}"], work_dir)
@@ -150,6 +161,15 @@ def test_group_option_composes_and_validates(group: str, option: str, work_dir: 
         for part in group.split("/"):
             node = node[part]
         assert_contains(node, content, group.replace("/", "."))
+    needs = (
+        {"tensorboard": "tensorboard", "mlflow": "mlflow", "wandb": "wandb"}.get(option)
+        if group == "visualizer"
+        else None
+    )
+    if needs is not None and importlib.util.find_spec(needs) is None:  # an optional extra (the dev extra has it)
+        with pytest.raises(ConfigError, match=rf"pip install 'typedrunner\[{needs}\]'"):
+            to_runner_config(cfg)
+        return
     config, _ = to_runner_config(cfg)
     assert config.work_dir == work_dir
 
@@ -335,6 +355,11 @@ def test_documented_command_composes_and_every_sweep_point_validates(
     assert points
     for point in points:
         cfg = compose_conf(point, work_dir)
+        needs = _missing_extra(point)
+        if needs is not None:  # an optional extra (the dev extra has it): refused, naming it
+            with pytest.raises(ConfigError, match=rf"pip install 'typedrunner\[{needs}\]'"):
+                to_runner_config(cfg)
+            continue
         config, _ = to_runner_config(cfg)
         for override in OverridesParser.create().parse_overrides(point):
             key = override.key_or_group

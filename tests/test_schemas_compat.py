@@ -29,7 +29,6 @@ from typedrunner.config import (
 NOT_SUPPORTED: list[tuple[dict[str, Any], str]] = [
     (with_model(launcher="pytorch"), "launcher"),
     (with_model(launcher="slurm"), "launcher"),
-    (with_model(visualizer={"type": "Visualizer"}), "visualizer"),
 ]
 
 

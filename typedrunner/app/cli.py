@@ -36,14 +36,18 @@ def _conf_dir() -> Path:
 
 def _task(cfg: Any) -> float | None:
     from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
 
-    from typedrunner.app.compose import annotate_sources, to_runner_config
+    from typedrunner.app.compose import annotate_sources, for_sweep_job, to_runner_config
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         try:
             config, options = to_runner_config(cfg)
+            if hydra_cfg.mode == RunMode.MULTIRUN:
+                job_name = hydra_cfg.job.override_dirname[:200] or f"job {hydra_cfg.job.num}"
+                config = for_sweep_job(config, Path(hydra_cfg.sweep.dir), job_name)
             from typedrunner.engine.runner import Runner
 
             runner = Runner.checked(config, strict=options.strict)

@@ -288,3 +288,24 @@ def load_python_configs(conf_dir: Path) -> list[Path]:
     for path in files:
         runpy.run_path(str(path), run_name=f"typedrunner_conf.{path.stem}")
     return files
+
+
+def for_sweep_job(config: RunnerConfig, sweep_dir: Path, job_name: str) -> RunnerConfig:
+    """A sweep job's visualizer defaults: every job is a run of one MLflow store (in the sweep
+    directory) and one W&B group (the sweep directory's name), named by its overrides. Values the
+    config sets are kept."""
+    if config.visualizer is None:
+        return config
+    from typedrunner.config.visualizer import MLflowVisBackend, WandbVisBackend
+
+    backends = []
+    for backend in config.visualizer.vis_backends:
+        if isinstance(backend, MLflowVisBackend):
+            uri = backend.tracking_uri or f"sqlite:///{(sweep_dir / 'mlflow.db').resolve()}"
+            backend = backend.model_copy(update={"tracking_uri": uri, "run_name": backend.run_name or job_name})
+        elif isinstance(backend, WandbVisBackend):
+            group = backend.group or f"{config.experiment_name}/{sweep_dir.name}"
+            backend = backend.model_copy(update={"group": group, "name": backend.name or job_name})
+        backends.append(backend)
+    visualizer = config.visualizer.model_copy(update={"vis_backends": backends})
+    return config.model_copy(update={"visualizer": visualizer})

@@ -26,6 +26,13 @@ from typedrunner.config.train import (
     TrainLoopConfig,
     ValLoop,
 )
+from typedrunner.config.visualizer import (
+    LocalVisBackend,
+    MLflowVisBackend,
+    TensorboardVisBackend,
+    Visualizer,
+    WandbVisBackend,
+)
 from typedrunner.errors import TypedRunnerWarning  # re-exported: its home is typedrunner.errors
 
 __all__ = [
@@ -51,8 +58,10 @@ __all__ = [
     "IterBasedTrainLoop",
     "IterTimerHook",
     "LinearLR",
+    "LocalVisBackend",
     "LogProcessor",
     "LoggerHook",
+    "MLflowVisBackend",
     "MpCfg",
     "MultiStepLR",
     "OptimWrapper",
@@ -63,9 +72,12 @@ __all__ = [
     "RunnerConfig",
     "RuntimeInfoHook",
     "StepLR",
+    "TensorboardVisBackend",
     "TestLoop",
     "TrainLoop",
     "TrainLoopConfig",
     "TypedRunnerWarning",
     "ValLoop",
+    "Visualizer",
+    "WandbVisBackend",
 ]

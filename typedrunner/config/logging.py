@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from typedrunner.config.base import ConfigModel, not_supported_yet
+from typedrunner.config.visualizer import Visualizer as VisualizerConfig
 
 __all__ = ["LogLevel", "LogProcessor", "Visualizer"]
 
@@ -26,4 +27,5 @@ class LogProcessor(ConfigModel):
     """Significant digits of logged floats in the human log."""
 
 
-Visualizer = Annotated[dict[str, Any] | None, not_supported_yet(None, "visualizer backends (TensorBoard)")]
+Visualizer = VisualizerConfig | None
+"""``visualizer``: the backends every logged scalar also goes to (None: ``scalars.jsonl`` and the logs only)."""

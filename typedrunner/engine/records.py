@@ -46,4 +46,5 @@ def write_summary(state: RunState, work_dir: Path, wall_time: float, logger: Run
         "work_dir": str(work_dir),
     }
     write_text_atomic(work_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
+    logger.summary(state.last_metrics, best, state.iter)  # to the visualizer's backends
     logger.info("done", **{f"final_{k}": v for k, v in state.last_metrics.items()}, wall_time_s=round(wall_time, 1))

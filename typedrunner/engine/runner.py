@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader as TorchDataLoader
 
 from typedrunner.build import hooks as build_hooks
 from typedrunner.build import parts as build
+from typedrunner.build.visualizer import build_visualizer
 from typedrunner.check.cross_field import cross_field_problems
 from typedrunner.check.findings import EvalStage, run_checks
 from typedrunner.config.env import CompileCfg
@@ -89,6 +90,7 @@ class Runner:
         self.cfg = cfg
         self.work_dir = cfg.resolved_work_dir
         self.logger = RunLogger(cfg.log_level, cfg.log_processor.num_digits)
+        self.visualizer = build_visualizer(cfg, self.logger)  # backends open with the run's files
         self.state = RunState()
 
         # 2. Environment and randomness, before anything random is built.

@@ -20,6 +20,7 @@ from typedrunner.config.runner import RunnerConfig
 from typedrunner.parts.evaluator import Evaluator
 from typedrunner.parts.logging import RunLogger
 from typedrunner.parts.optim import AnyOptimWrapper
+from typedrunner.parts.visualizer import Visualizer
 
 __all__ = ["EVENTS", "Event", "Hook", "HookList", "Priority", "RunView"]
 
@@ -88,6 +89,11 @@ class RunView(Protocol):
     def work_dir(self) -> Path: ...
     @property
     def logger(self) -> RunLogger: ...
+    @property
+    def visualizer(self) -> Visualizer:
+        """Log values of your own: ``runner.visualizer.add_scalars({...}, step=...)``."""
+        ...
+
     @property
     def optim_wrapper(self) -> AnyOptimWrapper | None: ...
     @property
