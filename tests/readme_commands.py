@@ -1,0 +1,106 @@
+"""Every command in README.md's shell blocks, and what runs it: the README is a contract.
+
+``tests/test_readme.py`` extracts the commands of every fenced ``bash``/``sh``/``shell``/``console``
+block (and the ``$ ...`` lines of ``text`` blocks, which show printed output), split at ``&&`` and
+spelled as ``shlex.join`` spells them, and fails when one of them is not a key here, or when a key
+here is no longer in the README. Adding a command to the README: add it here with the test that
+runs it (``RunBy``), or, for a set-up line, why the CI covers it (``SetUp``); the failure message
+lists the missing ones ready to paste.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class RunBy:
+    """``test`` (``tests/<file>.py::<test function>``) runs the command; ``note``: how its
+    arguments differ from the README's (small data, a temporary run directory)."""
+
+    test: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class SetUp:
+    """A set-up or CI line, not run by a test: ``reason`` says what covers it."""
+
+    reason: str
+
+
+_CI = "the README's test command: .ci/run runs it on a fresh clone (test_ci_runs_the_readme_test_command)"
+_README = "tests/test_readme.py::"
+_SMALL = "with the seed's datasets shrunk to one batch and a temporary run directory"
+
+README_COMMANDS: dict[str, RunBy | SetUp] = {
+    # Two commands: set up, run the main job, run the test suite
+    "pip install torch==2.13.0": SetUp(_CI),
+    "pip install -e .": SetUp(".ci/run installs the package the same way, with the dev extra"),
+    "OMP_NUM_THREADS=1 python -m typedrunner +experiment=mlp": RunBy(_README + "test_the_main_job", _SMALL),
+    "pip install -e '.[dev]'": SetUp(_CI),
+    "ruff check .": SetUp(_CI),
+    "ruff format --check .": SetUp(_CI),
+    "mypy typedrunner hydra_plugins examples tests benchmarks": SetUp(_CI),
+    "pyright": SetUp(_CI),
+    "lint-imports": SetUp(_CI),
+    "OMP_NUM_THREADS=1 python -m pytest": SetUp(_CI),
+    "pip install torch==2.13.0 --index-url https://download.pytorch.org/whl/cpu": SetUp(
+        "PyTorch's CPU wheel index, for CPU-only users on the public index; not reachable from the test "
+        "machines, where `pip install torch==2.13.0` (the tested line) is a CPU build"
+    ),
+    # A short tour
+    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=3 optim_wrapper.optimizer.lr=0.01": RunBy(
+        _README + "test_the_tour_override", _SMALL
+    ),
+    "python -m typedrunner +experiment=mlp optim_wrapper=sgd param_scheduler=cosine": RunBy(
+        _README + "test_the_tour_group_options", _SMALL
+    ),
+    "python -m typedrunner +experiment=mlp --cfg job": RunBy(
+        "tests/test_cli.py::test_cfg_job_prints_the_composition_and_trains_nothing",
+        "with train_cfg.max_epochs=1, no scheduler, no workers",
+    ),
+    "python -m typedrunner +experiment=mlp check=true": RunBy(
+        "tests/test_cli.py::test_check_validates_without_training", "with no scheduler and no workers"
+    ),
+    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=0 +train_cfg.max_epoch=3 model.activation=gelu "
+    "+model.layerz=3 param_scheduler.type=MultiStepLRR": RunBy(
+        _README + "test_the_printed_output_is_what_the_program_prints", "exactly, and its output compared"
+    ),
+    "python -m typedrunner -m +experiment=mlp optim_wrapper.optimizer.lr=1e-3,1e-2 model.layers=2,4": RunBy(
+        _README + "test_the_sweep_runs_every_point", _SMALL
+    ),
+    # Validation
+    "python -m typedrunner +experiment=mlp train_dataloader.dataset.type=brokenmod.Float64Rings "
+    "'param_scheduler.milestones=[4,12]' default_hooks.checkpoint.interval=20 "
+    "+default_hooks.checkpoint.save_best=acc": RunBy(
+        _README + "test_the_printed_output_is_what_the_program_prints",
+        "exactly, with a brokenmod module holding Float64Rings, and its output compared",
+    ),
+    # Sweeps: parallel jobs, SLURM, Optuna, reports
+    "pip install -e '.[sweeps]'": SetUp(".ci/run installs the sweeps extra through the dev extra"),
+    "python -m typedrunner -m +experiment=mlp hydra/launcher=parallel optim_wrapper.optimizer.lr=1e-4,1e-3,1e-2 "
+    "model.layers=2,4": RunBy(
+        "tests/test_sweeps.py::test_joblib_runs_four_jobs_on_two_workers", "a 2x2 grid of one epoch each"
+    ),
+    "python -m typedrunner.report multirun/mlp/2026-11-27_12-53-01": RunBy(
+        _README + "test_the_report_commands", "on the README sweep's directory"
+    ),
+    "python -m typedrunner.report outputs/mlp/2026-11-27_10-00-00 outputs/mlp/2026-11-27_11-00-00 --out reports/lr": (
+        RunBy(_README + "test_the_report_commands", "on two of the README sweep's runs")
+    ),
+    "python -m typedrunner.report multirun/mlp/2026-11-27_12-53-01 --objective accuracy --direction maximize "
+    "--no-plots": RunBy(_README + "test_the_report_commands", "on the README sweep's directory"),
+    "python -m typedrunner -m +experiment=mlp hydra/launcher=slurm hydra.launcher.partition=gpu "
+    "hydra.launcher.account=my_lab resume=auto optim_wrapper.optimizer.lr=1e-4,1e-3,1e-2": RunBy(
+        "tests/test_sweeps.py::test_slurm_preset_composes_and_its_job_pickles_and_runs",
+        "no cluster: the preset composes, submitit renders the sbatch lines, the pickled job runs as a node would",
+    ),
+    "python -m typedrunner -m +experiment=mlp hydra/sweeper=optuna_mlp": RunBy(
+        "tests/test_sweeps.py::test_optuna_three_trials_best_value_is_a_logged_metric", "3 trials of one epoch"
+    ),
+    "python -m typedrunner -m +experiment=mlp hydra/sweeper=optuna_mlp hydra.sweeper.n_trials=50 "
+    "'optim_wrapper.optimizer.lr=tag(log, interval(1e-5, 1e-2))'": RunBy(
+        _README + "test_an_optuna_search_space_of_your_own", "2 trials instead of 50, " + _SMALL
+    ),
+}
