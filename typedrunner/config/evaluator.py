@@ -22,9 +22,11 @@ class MetricShape(Protocol):
 
     def process(self, data_batch: Any, data_samples: Any) -> None:
         """Record what ``compute_metrics`` needs from one batch (into ``self.results``)."""
+        ...
 
     def compute_metrics(self, results: list[Any]) -> Mapping[str, Any]:
         """Reduce the recorded results to ``{metric_name: value}``."""
+        ...
 
 
 class FilledMetric(MetricShape, Protocol):

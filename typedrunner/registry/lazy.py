@@ -214,7 +214,7 @@ def _unchecked_values(target: Callable[..., Any], extra: Mapping[str, Any]) -> l
                 "only the components the config schema names): pass it to a named, annotated argument"
             )
         if message is not None:
-            details.append({"type": PydanticCustomError("unchecked_argument", message), "loc": (key,), "input": value})
+            details.append({"type": PydanticCustomError("unchecked_argument", message), "loc": (key,), "input": value})  # pyright: ignore[reportArgumentType]
     return details
 
 
@@ -325,7 +325,7 @@ class Component:
         if isinstance(value, Lazy):
             refusal = self.shape(value.target) if self.shape is not None and inspect.isclass(value.target) else None
             if refusal is not None:
-                raise PydanticCustomError("component_type", refusal)
+                raise PydanticCustomError("component_type", refusal)  # pyright: ignore[reportArgumentType]
             return self._check_arguments(value.target, {**value.kwargs, **value.meta})
         if isinstance(value, Mapping):
             if "type" not in value:
@@ -350,7 +350,7 @@ class Component:
             refusal = self.shape(value)
             if refusal is None:
                 return value
-            raise PydanticCustomError("component_type", refusal)
+            raise PydanticCustomError("component_type", refusal)  # pyright: ignore[reportArgumentType]
         built = f", or a built {' or '.join(k.rpartition('.')[2] for k in kinds)}" if kinds else ""
         # formatted here: pydantic fills a template's {placeholders} but keeps doubled braces doubled
         message = f"expected a mapping with a 'type' key (e.g. {{type: Name, ...}}), a lazy(...) object{built}; got {type(value).__name__}"
