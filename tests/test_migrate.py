@@ -4,15 +4,13 @@ validated and trained; what cannot be carried over is listed one key per line wi
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO, explain, run_cli
+from tests.helpers import REPO, explain
 from typedrunner import Config, ConfigError
 from typedrunner.config.pyconfig import read_config
 
@@ -132,25 +130,18 @@ def test_base_errors_name_the_file_and_line(tmp_path: Path) -> None:
         read_config(tmp_path / "c.py")
 
 
-def test_migrate_converts_validates_and_the_experiment_trains(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    conf = tmp_path / "conf"
-    shutil.copytree(REPO / "conf", conf)
-    out = conf / "experiment" / "mlp_rings_quick.yaml"
+def test_migrate_converts_and_validates(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """(The README's migration guide runs the same conversion from a project root, and trains it.)"""
+    out = tmp_path / "conf" / "experiment" / "mlp_rings_quick.yaml"
     result = migrate([str(QUICK.relative_to(REPO)), "--out", str(out)], subprocess_env)
     assert result.returncode == 0, explain(result)
     lines = result.stdout.splitlines()
     assert lines[0] == f"wrote {out} (from tests/mmengine_configs/mlp/mlp_rings_quick.py and 5 base files)"
     assert lines[1:-1] == NOT_CARRIED
     assert lines[-1] == "valid; run it: python -m typedrunner +experiment=mlp_rings_quick"
-    assert out.read_text(encoding="utf-8").startswith("# @package _global_\n")
-
-    env = {**subprocess_env, "TYPEDRUNNER_CONF": str(conf)}
-    run_dir = tmp_path / "run"
-    trained = run_cli(["+experiment=mlp_rings_quick", f"hydra.run.dir={run_dir}"], env)
-    assert trained.returncode == 0, explain(trained)
-    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
-    assert summary["epochs"] == 2
-    assert summary["final_metrics"]["accuracy"] > 80.0  # 2 epochs on 2,000 points of the seed problem
+    text = out.read_text(encoding="utf-8")
+    assert text.startswith("# @package _global_\n")
+    assert "visualizer" not in text and "default_scope" not in text and "VisualizationHook" not in text
 
 
 def test_migrate_of_an_openmmlab_model_writes_the_file_and_exits_2_with_the_report(
