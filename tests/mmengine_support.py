@@ -127,3 +127,34 @@ class MMAccuracy(MMBaseMetric):  # type: ignore[misc]
     def compute_metrics(self, results: list[Any]) -> dict[str, float]:
         total = sum(n for n, _ in results)
         return {"accuracy": 100.0 * sum(c for _, c in results) / max(total, 1)}
+
+
+class MMClassifier(MMBaseModel):  # type: ignore[misc]
+    """typedrunner.testing.ToyModel(dim=4, hidden=8)'s layers under another name (``backbone``), as an
+    MMEngine model: its checkpoint needs ``revise_keys`` to load into the toy model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.backbone = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, mode: str = "loss") -> Any:
+        logits = self.backbone(x)
+        if mode == "loss":
+            return {"loss": nn.functional.cross_entropy(logits, (y[:, 0] > 0.5).long())}
+        return logits
+
+
+def mmengine_checkpoint(work_dir: Path) -> tuple[Path, dict[str, torch.Tensor]]:
+    """Train MMClassifier for one epoch with MMEngine's Runner, its CheckpointHook saving; the file,
+    and the weights it holds (read from the trained model)."""
+    model = MMClassifier()
+    runner = mmengine_runner(
+        work_dir,
+        1,
+        model=model,
+        default_hooks={"checkpoint": {"type": "CheckpointHook", "interval": 1}, "logger": None},
+        param_scheduler=[{"type": "MultiStepLR", "milestones": [1]}],
+    )
+    with quiet():
+        runner.train()
+    return work_dir / "epoch_1.pth", {k: v.detach().clone() for k, v in model.state_dict().items()}

@@ -414,15 +414,15 @@ def test_config_file_with_a_mistake_reports_its_path(tmp_path: Path, user_module
     assert f"did you mean SpellFileNet{n}" in problem.message
 
 
-def test_config_file_base_inheritance_is_not_supported_yet(tmp_path: Path) -> None:
-    (tmp_path / "base.py").write_text("log_level = 'INFO'\n", encoding="utf-8")
+def test_config_file_base_inheritance_is_read_without_running_it(tmp_path: Path) -> None:
+    (tmp_path / "base.py").write_text(
+        "log_level = 'INFO'\nmodel = dict(type='SpellModel', width=2)\n", encoding="utf-8"
+    )
     path = tmp_path / "child.py"
-    path.write_text("_base_ = ['./base.py']\nmodel = dict(type='SpellModel')\n", encoding="utf-8")
-    with pytest.raises(ConfigError) as info:
-        Config.fromfile(path)
-    (problem,) = info.value.problems
-    assert problem.path == "_base_"
-    assert "not supported yet" in problem.message
+    path.write_text("_base_ = ['./base.py']\nmodel = dict(width=3)\n", encoding="utf-8")
+    cfg = Config.fromfile(path)
+    assert cfg == {"log_level": "INFO", "model": {"type": "SpellModel", "width": 3}}
+    assert cfg.model["width"] == 3
 
 
 def test_config_fromfile_rejects_missing_and_non_python_files(tmp_path: Path) -> None:

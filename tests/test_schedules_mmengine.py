@@ -1,8 +1,7 @@
 """Every schedule MMEngine has, against MMEngine itself: the same ``param_scheduler`` entries given to
 MMEngine's own ``Runner`` and to typedrunner's, over the same epochs and iterations, give the same lr
 and momentum at every iteration. Windows, defaulted lengths, chains of several schedules and
-``convert_to_iter_based`` included. (``ReduceOnPlateauLR`` steps on validations, not here; MMEngine's
-``CosineRestartLR`` has no typedrunner counterpart yet.)
+``convert_to_iter_based`` included. (``ReduceOnPlateauLR`` steps on validations, not here.)
 """
 
 from __future__ import annotations
@@ -64,7 +63,40 @@ CASES: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = [
         SGD,
     ),
     ("onecycle-window", [{"type": "OneCycleLR", "by_epoch": False, "eta_max": 0.4, "end": 10}], SGD),
+    ("cosine-eta_min_ratio", [{"type": "CosineAnnealingLR", "eta_min_ratio": 0.1, "begin": 1}], SGD),
+    (
+        "cosine-restart",
+        [{"type": "CosineRestartLR", "periods": [2, 3], "restart_weights": [1.0, 0.5], "eta_min": 0.01}],
+        SGD,
+    ),
+    (
+        "cosine-restart-iter",
+        [
+            {
+                "type": "CosineRestartLR",
+                "by_epoch": False,
+                "periods": [5, 7, 4],
+                "restart_weights": [1.0, 0.6, 0.3],
+                "eta_min_ratio": 0.05,
+                "begin": 2,
+            }
+        ],
+        SGD,
+    ),
     # given in epochs, stepped every iteration
+    (
+        "cosine-restart-convert",
+        [
+            {
+                "type": "CosineRestartLR",
+                "periods": [2, 2],
+                "restart_weights": [1, 0.5],
+                "eta_min": 0.0,
+                "convert_to_iter_based": True,
+            }
+        ],
+        SGD,
+    ),
     ("multistep-convert", [{"type": "MultiStepLR", "milestones": [1, 3], "convert_to_iter_based": True}], SGD),
     ("step-convert", [{"type": "StepLR", "step_size": 2, "gamma": 0.5, "convert_to_iter_based": True}], SGD),
     (
@@ -115,6 +147,12 @@ CASES: list[tuple[str, list[dict[str, Any]], dict[str, Any]]] = [
     ("cosine-momentum", [{"type": "CosineAnnealingMomentum", "eta_min": 0.5}], SGD),
     ("linear-momentum", [{"type": "LinearMomentum", "start_factor": 0.5, "begin": 1, "end": 4}], SGD),
     ("constant-momentum", [{"type": "ConstantMomentum", "factor": 0.5, "by_epoch": False, "end": 7}], SGD),
+    (
+        "cosine-restart-momentum",
+        [{"type": "CosineRestartMomentum", "periods": [3, 2], "restart_weights": [1, 0.9], "eta_min": 0.5}],
+        SGD,
+    ),
+    ("cosine-momentum-ratio", [{"type": "CosineAnnealingMomentum", "eta_min_ratio": 0.5, "by_epoch": False}], SGD),
     ("poly-momentum", [{"type": "PolyMomentum", "eta_min": 0.6, "convert_to_iter_based": True}], SGD),
     ("cosine-momentum-adam", [{"type": "CosineAnnealingMomentum", "eta_min": 0.8, "by_epoch": False}], ADAM),
     ("linear-momentum-adam", [{"type": "LinearMomentum", "start_factor": 0.9}], ADAM),

@@ -278,6 +278,7 @@ DEFAULTS: list[tuple[Callable[[], PydanticModel], dict[str, Any]]] = [
             "convert_to_iter_based": False,
             "T_max": 7,
             "eta_min": 0.0,
+            "eta_min_ratio": None,
         },
     ),
     (

@@ -45,6 +45,9 @@ def params() -> list[nn.Parameter]:
 # --------------------------------------------------------------------------------------------
 TYPED_OPTIMIZERS: list[type[Adam | AdamW | SGD]] = [Adam, AdamW, SGD]
 SCHEDULER_EXTRA = {"type", "by_epoch", "begin", "end", "convert_to_iter_based"}  # typedrunner's own keys
+# MMEngine's arguments that torch's class lacks (built by typedrunner.parts.formulas, compared with
+# MMEngine itself in test_schedules_mmengine)
+SCHEDULER_EXTRA |= {"eta_min_ratio"}
 # Lengths that default to the schedule's window (end - begin) instead of torch's fixed default.
 WINDOW_DEFAULTS = {"T_max", "total_iters"}
 TYPED_SCHEDULERS: list[tuple[SchedulerConfig, dict[str, Any]]] = [

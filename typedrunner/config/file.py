@@ -7,6 +7,7 @@ import runpy
 from pathlib import Path
 from typing import Any
 
+from typedrunner.config.pyconfig import read_config, uses_inheritance
 from typedrunner.errors import ConfigError, Problem
 
 __all__ = ["Config"]
@@ -26,7 +27,9 @@ class Config(dict[str, Any]):
         """Run a Python config file; its public top-level values become the config.
 
         Imported modules, classes and functions are left out (they are how the file names things,
-        not settings). ``_base_`` inheritance is not supported yet and is reported as an error.
+        not settings). A file that inherits (``_base_``, or the new-style ``with read_base():``) is
+        read, not run: ``typedrunner.config.pyconfig`` evaluates its values and its bases' from their
+        syntax, merged as MMEngine merges them.
         """
         path = Path(filename)
         if not path.is_file():
@@ -35,9 +38,9 @@ class Config(dict[str, Any]):
             raise ConfigError(
                 [Problem("", f"{str(path)!r}: only Python config files (.py) are read by Config.fromfile")]
             )
+        if uses_inheritance(path):
+            return cls(read_config(path).values)
         namespace = runpy.run_path(str(path))
-        if "_base_" in namespace:
-            raise ConfigError([Problem("_base_", "not supported yet: config inheritance (_base_); merge the files")])
         values = {
             key: value
             for key, value in namespace.items()

@@ -26,6 +26,7 @@ __all__ = [
     "STEP_ARGUMENTS",
     "ConstantLR",
     "CosineAnnealingLR",
+    "CosineRestartLR",
     "ExponentialLR",
     "LinearLR",
     "MultiStepLR",
@@ -60,7 +61,7 @@ class Window(ConfigModel):
 
 
 # Arguments that count steps: scaled by the iterations per epoch when converting to iterations.
-STEP_ARGUMENTS = ("milestones", "step_size", "T_max", "total_iters", "total_steps", "T_0", "begin", "end")
+STEP_ARGUMENTS = ("milestones", "step_size", "T_max", "total_iters", "total_steps", "T_0", "periods", "begin", "end")
 
 
 def scale_steps(value: Any, factor: int) -> Any:
@@ -178,13 +179,60 @@ class CosineAnnealingLR(_Scheduler):
     """Steps of the half cosine (None: the window's length, ``end - begin``)."""
     eta_min: float = Field(default=0.0, ge=0)
     """Final learning rate."""
+    eta_min_ratio: float | None = Field(None, ge=0)
+    """The final value as a ratio of each group's initial one, instead of ``eta_min`` (MMEngine's)."""
+
+    @model_validator(mode="after")
+    def _one_minimum(self) -> Self:
+        if self.eta_min_ratio is not None and "eta_min" in self.model_fields_set:
+            raise ValueError("give eta_min or eta_min_ratio, not both")
+        return self
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
-        from torch.optim import lr_scheduler
+        T_max = self._length(self.T_max, length, "T_max")
+        if self.eta_min_ratio is None:
+            from torch.optim import lr_scheduler
 
-        return lr_scheduler.CosineAnnealingLR(
-            optimizer, T_max=self._length(self.T_max, length, "T_max"), eta_min=self.eta_min
+            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=T_max, eta_min=self.eta_min)
+        cosine: Any = PARAM_SCHEDULERS.resolve("CosineAnnealingLR")  # torch's, to a ratio of each group's lr
+        scheduler: LRScheduler = cosine(optimizer, T_max=T_max, eta_min_ratio=self.eta_min_ratio)
+        return scheduler
+
+
+class CosineRestartLR(_Scheduler):
+    """Cosine annealing restarted after each of ``periods`` steps (MMEngine's ``CosineRestartLR``)."""
+
+    type: Literal["CosineRestartLR"] = "CosineRestartLR"
+    """Scheduler name."""
+    periods: list[Annotated[int, Field(ge=1)]] = Field(min_length=1)
+    """Length of each cosine period, in steps."""
+    restart_weights: list[float] = Field(default_factory=lambda: [1.0])
+    """Each period starts at the initial value times its weight (one weight per period)."""
+    eta_min: float | None = Field(None, ge=0)
+    """Lowest value (give this or ``eta_min_ratio``)."""
+    eta_min_ratio: float | None = Field(None, ge=0)
+    """Lowest value as a ratio of each group's initial value (give this or ``eta_min``)."""
+
+    @model_validator(mode="after")
+    def _restarts(self) -> Self:
+        if (self.eta_min is None) == (self.eta_min_ratio is None):
+            raise ValueError("give exactly one of eta_min and eta_min_ratio (as MMEngine)")
+        if len(self.restart_weights) != len(self.periods):
+            raise ValueError(
+                f"restart_weights has {len(self.restart_weights)} entries, periods {len(self.periods)}: one weight per period"
+            )
+        return self
+
+    def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> LRScheduler:
+        restart: Any = PARAM_SCHEDULERS.resolve("CosineRestartLR")
+        scheduler: LRScheduler = restart(
+            optimizer,
+            periods=self.periods,
+            restart_weights=self.restart_weights,
+            eta_min=self.eta_min,
+            eta_min_ratio=self.eta_min_ratio,
         )
+        return scheduler
 
 
 class LinearLR(_Scheduler):

@@ -7,6 +7,7 @@ from typing import ClassVar, Literal
 from typedrunner.config.lr_schedules import (
     ConstantLR,
     CosineAnnealingLR,
+    CosineRestartLR,
     ExponentialLR,
     LinearLR,
     MultiStepLR,
@@ -17,6 +18,7 @@ from typedrunner.config.lr_schedules import (
 __all__ = [
     "ConstantMomentum",
     "CosineAnnealingMomentum",
+    "CosineRestartMomentum",
     "ExponentialMomentum",
     "LinearMomentum",
     "MultiStepMomentum",
@@ -77,5 +79,13 @@ class PolyMomentum(PolyLR):
     """``PolyLR``'s schedule applied to the momentum."""
 
     type: Literal["PolyMomentum"] = "PolyMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class CosineRestartMomentum(CosineRestartLR):
+    """``CosineRestartLR``'s schedule applied to the momentum."""
+
+    type: Literal["CosineRestartMomentum"] = "CosineRestartMomentum"  # type: ignore[assignment]
     """Scheduler name."""
     param: ClassVar[Literal["lr", "momentum"]] = "momentum"

@@ -20,6 +20,7 @@ from typedrunner.config.lr_schedules import (
     STEP_ARGUMENTS,
     ConstantLR,
     CosineAnnealingLR,
+    CosineRestartLR,
     ExponentialLR,
     LinearLR,
     MultiStepLR,
@@ -33,6 +34,7 @@ from typedrunner.config.lr_schedules import (
 from typedrunner.config.momentum import (
     ConstantMomentum,
     CosineAnnealingMomentum,
+    CosineRestartMomentum,
     ExponentialMomentum,
     LinearMomentum,
     MultiStepMomentum,
@@ -50,6 +52,8 @@ __all__ = [
     "ConstantMomentum",
     "CosineAnnealingLR",
     "CosineAnnealingMomentum",
+    "CosineRestartLR",
+    "CosineRestartMomentum",
     "ExponentialLR",
     "ExponentialMomentum",
     "LinearLR",
@@ -96,6 +100,7 @@ _Schedules = (
     | Annotated[StepLR, Tag("<StepLR>")]
     | Annotated[ExponentialLR, Tag("<ExponentialLR>")]
     | Annotated[CosineAnnealingLR, Tag("<CosineAnnealingLR>")]
+    | Annotated[CosineRestartLR, Tag("<CosineRestartLR>")]
     | Annotated[LinearLR, Tag("<LinearLR>")]
     | Annotated[ConstantLR, Tag("<ConstantLR>")]
     | Annotated[PolyLR, Tag("<PolyLR>")]
@@ -105,6 +110,7 @@ _Schedules = (
     | Annotated[StepMomentum, Tag("<StepMomentum>")]
     | Annotated[ExponentialMomentum, Tag("<ExponentialMomentum>")]
     | Annotated[CosineAnnealingMomentum, Tag("<CosineAnnealingMomentum>")]
+    | Annotated[CosineRestartMomentum, Tag("<CosineRestartMomentum>")]
     | Annotated[LinearMomentum, Tag("<LinearMomentum>")]
     | Annotated[ConstantMomentum, Tag("<ConstantMomentum>")]
     | Annotated[PolyMomentum, Tag("<PolyMomentum>")]

@@ -126,9 +126,12 @@ def restore_schedulers(
     states: Sequence[Mapping[str, Any]],
     optimizer: torch.optim.Optimizer | None,
     configured_lrs: Sequence[float] | None,
+    done: tuple[int, int] = (0, 0),
 ) -> None:
     """Put back the schedules. Unchanged config (``configured_lrs`` None): exactly as saved. Changed:
-    only their position, keeping the configured schedule and lr, and set the lr it gives there."""
+    only their position, keeping the configured schedule and lr, and set the lr it gives there. The
+    position is the run's (``done``: epochs and iterations finished) inside each configured window:
+    a saved schedule stops at its old window's last step, which a longer window goes past."""
     if len(states) != len(slots):
         raise ValueError(f"the checkpoint has {len(states)} schedules, the config {len(slots)}")
     if configured_lrs is None or optimizer is None:
@@ -144,9 +147,11 @@ def restore_schedulers(
             continue
         scheduler = slot.scheduler if slot.scheduler is not None else slot.open()
         saved = state.get("state", state)
-        scheduler.load_state_dict(
-            {**scheduler.state_dict(), **{k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}}
-        )
+        position = {k: v for k, v in saved.items() if k in _SCHEDULER_POSITION}
+        if not slot.plateau and "last_epoch" in position:
+            steps = done[0] if slot.by_epoch else done[1]
+            position["last_epoch"] = max(min(steps, slot.end - 1) - slot.begin, 0)
+        scheduler.load_state_dict({**scheduler.state_dict(), **position})
     # The lr now is the configured base lr times each open schedule's factor at its position: exact
     # for the schedules with a closed form (a schedule without one keeps the checkpoint's lr).
     bases = [group["initial_lr"] for group in optimizer.param_groups]
@@ -265,6 +270,7 @@ def restore(
         checkpoint.get("param_schedulers", []),
         optim_wrapper.optimizer if isinstance(optim_wrapper, OptimWrapper) else None,
         configured_lrs if changes else None,
+        (meta.epoch, meta.iter),
     )
     state.restore(meta)
     if optim_wrapper is not None:

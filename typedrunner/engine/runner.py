@@ -392,7 +392,8 @@ class Runner:
         """``load_from``: load model weights only; strict by default, naming every mismatch."""
         checkpoint, problems = load_weights(self.model, spec, self.device)
         if any(p.severity == "error" for p in problems):
-            raise ConfigError(problems, title=f"load_from {spec.path!r} does not fit the model")
+            headline = "does not fit the model" if checkpoint else "cannot be loaded as model weights"
+            raise ConfigError(problems, title=f"load_from {spec.path!r} {headline}")
         for problem in problems:
             self.logger.warning("partial load_from", detail=problem.message)
         self.hooks.after_load_checkpoint(self, checkpoint)

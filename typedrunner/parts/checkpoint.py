@@ -14,6 +14,7 @@ from torch import nn
 from typedrunner.config.hooks import CheckpointHook
 from typedrunner.config.runner import LoadFrom
 from typedrunner.errors import CheckpointError, Problem, Severity
+from typedrunner.parts.standins import find_stand_ins, stand_ins_for
 
 __all__ = [
     "CheckpointError",
@@ -86,18 +87,50 @@ def write_text_atomic(path: Path, text: str) -> None:
     _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint safely (``weights_only=True``: no code in the file runs)."""
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def _reason(error: Exception) -> str:
+    """torch's load error in one line: the line naming the refused global when there is one (torch puts
+    it deep in a long message, with terminal colour codes)."""
+    lines = [line.strip() for line in _ANSI.sub("", str(error)).splitlines() if line.strip()]
+    refused = next((line for line in lines if "Unsupported global" in line), None)
+    if refused is not None:
+        reason = refused.partition("Unsupported global: ")[2] or refused
+        return "unsupported global " + reason.split(" was not an allowed global")[0].removeprefix("GLOBAL ")
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"
+
+
+def _foreign_globals(path: Path) -> list[str]:
+    """The globals in ``path``'s pickle that ``weights_only`` does not know (read statically, nothing runs);
+    none for a file torch cannot scan (the load then reports what is wrong)."""
+    try:
+        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:
+        return []
+
+
+def load_checkpoint(
+    path: str | Path, map_location: str | torch.device = "cpu", *, stand_ins: bool = False
+) -> dict[str, Any]:
+    """Load a checkpoint safely (``weights_only=True``: no code in the file runs).
+
+    ``stand_ins``: a checkpoint of another program (MMEngine's) may name classes and functions
+    typedrunner does not know; each is loaded as a data-only stand-in (``typedrunner.parts.standins``)
+    instead of being refused. Nothing it names is imported or called either way.
+    """
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    allowed = stand_ins_for(_foreign_globals(path)) if stand_ins else []
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        with torch.serialization.safe_globals(allowed):
+            state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:
-        raise CheckpointError(
-            f"cannot load checkpoint {str(path)!r} safely (weights_only=True): {type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}"
-        ) from e
+        reason = _reason(e)
+        if "global mmengine." in reason:
+            reason += "; a checkpoint written by MMEngine loads with load_from (its weights), not with resume"
+        raise CheckpointError(f"cannot load checkpoint {str(path)!r} safely (weights_only=True): {reason}") from e
     if not isinstance(state, dict):
         raise CheckpointError(f"checkpoint {str(path)!r} holds a {type(state).__name__}, not a dict")
     return state
@@ -116,14 +149,29 @@ def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tupl
 
     Strict (the default): any mismatch is an error and nothing is loaded. Partial (``strict: false``):
     what matches is loaded and the rest is reported as warnings; loading nothing at all is an error.
+    A checkpoint of another program (MMEngine's) loads too: ``state_dict`` and ``meta`` are taken, what
+    else it holds of classes typedrunner does not know (MMEngine's ``message_hub``) is dropped, unrun.
+    The checkpoint returned (for ``after_load_checkpoint`` hooks) holds only plain data; it is empty
+    when the file gave no weights to compare with the model.
     """
     try:
-        checkpoint = load_checkpoint(spec.path, map_location=device)
+        checkpoint = load_checkpoint(spec.path, map_location=device, stand_ins=True)
     except CheckpointError as e:
         return {}, [Problem("load_from", str(e))]
     weights = checkpoint.get("state_dict", checkpoint)
+    foreign = find_stand_ins(weights)
+    if foreign:
+        names = ", ".join(sorted(foreign))
+        return {}, [
+            Problem(
+                "load_from",
+                f"{spec.path!r}: its weights hold objects of {names}, not tensors; only tensors load "
+                f"(weights_only=True: nothing in the file was run)",
+            )
+        ]
     if not isinstance(weights, dict) or not all(isinstance(v, torch.Tensor) for v in weights.values()):
-        return checkpoint, [Problem("load_from", f"{spec.path!r} holds no state dict of tensors (no 'state_dict' key)")]
+        return {}, [Problem("load_from", f"{spec.path!r} holds no state dict of tensors (no 'state_dict' key)")]
+    checkpoint = {key: value for key, value in checkpoint.items() if not find_stand_ins(value)}
     for pattern, replacement in spec.revise_keys:
         weights = {re.sub(pattern, replacement, key): value for key, value in weights.items()}
     own = model.state_dict()

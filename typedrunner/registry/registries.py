@@ -270,7 +270,9 @@ OPTIMIZERS = Registry("optimizer", fallback_module="torch.optim", fallback_base=
 PARAM_SCHEDULERS = Registry(
     "param_scheduler",
     # MMEngine's schedules that torch lacks, as torch schedulers
-    builtins={"PolyLR": "typedrunner.parts.formulas.PolyLR"},
+    builtins={
+        name: f"typedrunner.parts.formulas.{name}" for name in ("PolyLR", "CosineAnnealingLR", "CosineRestartLR")
+    },
     fallback_module="torch.optim.lr_scheduler",
     fallback_base="torch.optim.lr_scheduler.LRScheduler",
 )
