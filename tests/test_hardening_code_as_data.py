@@ -273,3 +273,26 @@ class KwargsHook(Hook):
 
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
         self.kwargs = kwargs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        (["hydra.output_subdir=../outside"], "hydra.output_subdir"),
+        (["hydra.output_subdir=/tmp/outside"], "hydra.output_subdir"),
+        (
+            ["hydra/job_logging=default", "hydra.job_logging.handlers.file.filename=/tmp/outside.log"],
+            "hydra.job_logging.handlers.file.filename",
+        ),
+        (
+            ["hydra/job_logging=default", "hydra.job_logging.handlers.file.filename=${hydra:runtime.output_dir}/../x"],
+            "hydra.job_logging.handlers.file.filename",
+        ),
+        (["hydra/job_logging=default", "hydra.job.name=../../outside"], "hydra.job.name"),
+    ],
+)
+def test_hydra_settings_that_write_outside_the_run_directory_are_refused(overrides: list[str], path: str) -> None:
+    load_python_configs(CONF)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["+experiment=mlp", *overrides], return_hydra_config=True)
+    assert [p.path for p in untrusted_hydra_targets(cfg)] == [path]
