@@ -1,8 +1,12 @@
 """Hardening (issue 13, items 1 and 2): code does not run from data.
 
-- ``hydra:`` blocks: a callback, launcher, sweeper (or logging factory) outside the allowlist of what
-  typedrunner ships or documents is refused with exit 2 before Hydra imports or calls it, unless the
-  user trusts it by name in ``TYPEDRUNNER_TRUSTED_HYDRA_TARGETS``.
+- ``hydra:`` blocks (item 2): a callback, launcher, sweeper (or logging factory) outside the
+  allowlist of what typedrunner ships or documents is refused with exit 2 before Hydra imports or
+  calls it, unless the user trusts it by name in ``TYPEDRUNNER_TRUSTED_HYDRA_TARGETS``; Hydra's own
+  files stay inside the run directory.
+- allowed callables (item 1): a collate function must be registered or defined in a project module
+  that ``custom_imports`` names; values only ``**kwargs`` take are checked against its annotation,
+  or must be plain data.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from tests.helpers import CONF, FAST, explain, plugin_cli_env, run_cli
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import TRUST_ENV, untrusted_hydra_targets
+from typedrunner.hooks import Hook
 
 MARKER_MODULE = '''
 """Callables that leave a marker file when called: what a hostile config would run."""
@@ -263,9 +268,6 @@ def test_unannotated_kwargs_get_plain_data_only(tmp_path: Path) -> None:
         RunnerConfig.from_dict({**_seed(tmp_path), "custom_hooks": hostile})
     assert [p.path for p in error.value.problems] == ["custom_hooks[0].nested"], error.value.render()
     assert "is not built" in error.value.render()
-
-
-from typedrunner.hooks import Hook  # noqa: E402 (the hook the test above names by its dotted path)
 
 
 class KwargsHook(Hook):
