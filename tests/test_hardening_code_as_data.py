@@ -1,8 +1,12 @@
 """Hardening (issue 13, items 1 and 2): code does not run from data.
 
-- ``hydra:`` blocks: a callback, launcher, sweeper (or logging factory) outside the allowlist of what
-  typedrunner ships or documents is refused with exit 2 before Hydra imports or calls it, unless the
-  user trusts it by name in ``TYPEDRUNNER_TRUSTED_HYDRA_TARGETS``.
+- ``hydra:`` blocks (item 2): a callback, launcher, sweeper (or logging factory) outside the
+  allowlist of what typedrunner ships or documents is refused with exit 2 before Hydra imports or
+  calls it, unless the user trusts it by name in ``TYPEDRUNNER_TRUSTED_HYDRA_TARGETS``; Hydra's own
+  files stay inside the run directory.
+- allowed callables (item 1): a collate function must be registered or defined in a project module
+  that ``custom_imports`` names; values only ``**kwargs`` take are checked against its annotation,
+  or must be plain data.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from hydra import compose, initialize_config_dir
 from tests.helpers import CONF, FAST, explain, plugin_cli_env, run_cli
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import TRUST_ENV, untrusted_hydra_targets
+from typedrunner.hooks import Hook
 
 MARKER_MODULE = '''
 """Callables that leave a marker file when called: what a hostile config would run."""
@@ -265,11 +270,31 @@ def test_unannotated_kwargs_get_plain_data_only(tmp_path: Path) -> None:
     assert "is not built" in error.value.render()
 
 
-from typedrunner.hooks import Hook  # noqa: E402 (the hook the test above names by its dotted path)
-
-
 class KwargsHook(Hook):
     """A user hook that takes anything (``**kwargs`` with no annotation)."""
 
     def __init__(self, **kwargs):  # type: ignore[no-untyped-def]
         self.kwargs = kwargs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path"),
+    [
+        (["hydra.output_subdir=../outside"], "hydra.output_subdir"),
+        (["hydra.output_subdir=/tmp/outside"], "hydra.output_subdir"),
+        (
+            ["hydra/job_logging=default", "hydra.job_logging.handlers.file.filename=/tmp/outside.log"],
+            "hydra.job_logging.handlers.file.filename",
+        ),
+        (
+            ["hydra/job_logging=default", "hydra.job_logging.handlers.file.filename=${hydra:runtime.output_dir}/../x"],
+            "hydra.job_logging.handlers.file.filename",
+        ),
+        (["hydra/job_logging=default", "hydra.job.name=../../outside"], "hydra.job.name"),
+    ],
+)
+def test_hydra_settings_that_write_outside_the_run_directory_are_refused(overrides: list[str], path: str) -> None:
+    load_python_configs(CONF)
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("config", overrides=["+experiment=mlp", *overrides], return_hydra_config=True)
+    assert [p.path for p in untrusted_hydra_targets(cfg)] == [path]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,8 @@ def trusted_by_user() -> frozenset[str]:
 
 def untrusted_hydra_targets(cfg: DictConfig, trusted: frozenset[str] = frozenset()) -> list[Problem]:
     """Every target under ``cfg.hydra`` that Hydra would import and call and that is neither in
-    :data:`ALLOWED_TARGETS` nor in ``trusted``."""
+    :data:`ALLOWED_TARGETS` nor in ``trusted``; and every file Hydra would write outside the run
+    directory (``hydra.output_subdir``, a logging block's ``filename``)."""
     hydra = cfg.get("hydra") if isinstance(cfg, DictConfig) else None
     if not isinstance(hydra, DictConfig):
         return []
@@ -105,7 +107,58 @@ def untrusted_hydra_targets(cfg: DictConfig, trusted: frozenset[str] = frozenset
                     value,
                 )
             )
+    return problems + _paths_outside_the_run_directory(hydra)
+
+
+_IN_OUTPUT_DIR = re.compile(r"\$\{hydra[:.]runtime\.output_dir\}/([^/\\$]|\$\{hydra[:.]job\.name\})+")
+
+
+def _paths_outside_the_run_directory(hydra: DictConfig) -> list[Problem]:
+    """Where Hydra itself writes files: ``hydra.output_subdir`` (relative to the run directory)
+    and the log files of its logging blocks must stay inside the run directory."""
+    problems = []
+    subdir = hydra._get_node("output_subdir")
+    raw = subdir._value() if isinstance(subdir, Node) else None
+    if raw is not None and (
+        not isinstance(raw, str) or "$" in raw or Path(raw).is_absolute() or ".." in Path(raw).parts
+    ):
+        problems.append(
+            Problem(
+                "hydra.output_subdir",
+                "must be a plain relative directory inside the run directory (no '..', not absolute), or null",
+                raw,
+            )
+        )
+    job = hydra._get_node("job")
+    name = job._get_node("name") if isinstance(job, DictConfig) else None
+    raw = name._value() if isinstance(name, Node) else None
+    if isinstance(raw, str) and ("/" in raw or "\\" in raw or raw in (".", "..") or "$" in raw):
+        problems.append(Problem("hydra.job.name", "must be a plain name (log files are named after it)", raw))
+    for key in ("hydra_logging", "job_logging"):
+        node = hydra._get_node(key)
+        if isinstance(node, (DictConfig, ListConfig)):
+            for path, value in _raw_values(node, f"hydra.{key}", "filename"):
+                if not (isinstance(value, str) and _IN_OUTPUT_DIR.fullmatch(value) and ".." not in value):
+                    problems.append(
+                        Problem(
+                            path,
+                            "a log file must be a file name in the run directory: ${hydra.runtime.output_dir}/NAME.log",
+                            value,
+                        )
+                    )
     return problems
+
+
+def _raw_values(node: DictConfig | ListConfig, path: str, name: str) -> Iterator[tuple[str, Any]]:
+    """(path, value as written) of each key ``name`` under ``node``."""
+    keys = list(node) if isinstance(node, DictConfig) else range(len(node))
+    for key in keys:
+        child = node._get_node(key)
+        where = f"{path}[{key}]" if isinstance(node, ListConfig) else f"{path}.{key}"
+        if isinstance(child, (DictConfig, ListConfig)):
+            yield from _raw_values(child, where, name)
+        elif key == name and isinstance(child, Node):
+            yield where, child._value()
 
 
 def _targets(node: DictConfig | ListConfig, path: str, logging_block: bool) -> Iterator[tuple[str, Any]]:

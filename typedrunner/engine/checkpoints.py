@@ -70,19 +70,28 @@ def _inside(path: Path, directories: Iterable[Path]) -> bool:
     return any(resolved.is_relative_to(d.resolve()) for d in directories)
 
 
+def _pointed(pointer: Path) -> Path | None:
+    """The existing file the pointer names (relative to its directory), or None when there is no
+    pointer or what it holds is not a usable path (too long, a NUL byte, not text)."""
+    try:
+        if not pointer.is_file():
+            return None
+        target = Path(pointer.read_text(encoding="utf-8").strip())
+        target = target if target.is_absolute() else pointer.parent / target
+        return target if target.is_file() else None
+    except (OSError, ValueError):
+        return None
+
+
 def find_latest(work_dir: Path, checkpoint_dir: Path | None = None) -> Path | None:
     """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy).
 
     The pointer is data read from the run directory: a target outside ``work_dir`` (and the configured
     ``checkpoint_dir``) is ignored."""
-    pointer = work_dir / "last_checkpoint"
-    if pointer.is_file():
-        target = Path(pointer.read_text(encoding="utf-8").strip())
-        if not target.is_absolute():
-            target = work_dir / target
-        allowed = [work_dir] if checkpoint_dir is None else [work_dir, checkpoint_dir]
-        if target.is_file() and _inside(target, allowed):
-            return target
+    allowed = [work_dir] if checkpoint_dir is None else [work_dir, checkpoint_dir]
+    target = _pointed(work_dir / "last_checkpoint")
+    if target is not None and _inside(target, allowed):
+        return target
     candidates = [
         p for p in work_dir.glob("*.pth") if not p.name.startswith("best_") and not p.stem.endswith("_published")
     ]
@@ -171,9 +180,24 @@ def restore_schedulers(
 
 
 def saved_config(checkpoint: Mapping[str, Any]) -> dict[str, Any]:
+    """The config a checkpoint was written with (``meta.config``, JSON text): data to compare,
+    never built. Text that is not a config's JSON is refused (exit 2), not a traceback."""
     meta = checkpoint.get("meta", {})
     text = meta.get("config") if isinstance(meta, Mapping) else None
-    return json.loads(text) if isinstance(text, str) else {}
+    if not isinstance(text, str):
+        return {}
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        data = None
+    if not isinstance(data, dict):
+        raise refuse(
+            "meta.config",
+            "is not the JSON of a config (a damaged or crafted checkpoint): resume from another checkpoint",
+            text[:80],
+            title="the checkpoint cannot be resumed",
+        )
+    return data
 
 
 def checkpoint_state(
