@@ -71,12 +71,12 @@ def log_lines(work_dir: Path) -> list[str]:
 
 
 def log_fields(line: str) -> dict[str, str]:
-    """``key=value`` pairs of one ``run.log`` line."""
-    return dict(re.findall(r"(\w+)=(\S+)", line))
+    """``key=value`` (or the scalar lines' ``key: value``) pairs of one ``run.log`` line."""
+    return dict(re.findall(r"(\w+)(?:=|: )(\S+)", line))
 
 
 def train_log_lines(work_dir: Path) -> list[str]:
-    return [line for line in log_lines(work_dir) if re.search(r"\] train \[\d+\]\[\d+/\d+\]", line)]
+    return [line for line in log_lines(work_dir) if re.search(r"\] Epoch\(train\) \[\d+\]\[\d+/\d+\]", line)]
 
 
 def hook_order(work_dir: Path) -> dict[str, list[str]]:
@@ -403,7 +403,7 @@ def check_timer_class(tmp_path: Path) -> None:
         assert r["eta_s"] >= 0
     assert records[-1]["eta_s"] == 0.0  # nothing left after the last iteration
     for line in train_log_lines(tmp_path):
-        assert {"time", "data_time", "eta_s"} <= set(log_fields(line))
+        assert {"time", "data_time", "eta"} <= set(log_fields(line))
 
 
 def check_default_timer(tmp_path: Path) -> None:
@@ -414,7 +414,8 @@ def check_default_timer(tmp_path: Path) -> None:
     assert all(timing <= set(r) for r in scalars(on))
     assert scalars(off) and all(not (timing & set(r)) for r in scalars(off))
     assert all("loss" in r for r in scalars(off))  # still logged, only without timing
-    assert train_log_lines(off) and all(not (timing & set(log_fields(line))) for line in train_log_lines(off))
+    shown = {"time", "data_time", "eta"}  # eta_s is shown as eta, h:mm:ss
+    assert train_log_lines(off) and all(not (shown & set(log_fields(line))) for line in train_log_lines(off))
 
 
 def check_param_scheduler_class(tmp_path: Path) -> None:
@@ -527,7 +528,7 @@ def check_log_processor_num_digits(tmp_path: Path) -> None:
 
 def check_log_processor_by_epoch(tmp_path: Path) -> None:
     train(tmp_path, {"logger": {"interval": 2}}, log_processor=LogProcessor(by_epoch=True))
-    labels = [re.search(r"train (\[\d+\]\[\d+/\d+\])", line) for line in train_log_lines(tmp_path)]
+    labels = [re.search(r"Epoch\(train\) (\[\d+\]\[\d+/\d+\])", line) for line in train_log_lines(tmp_path)]
     assert [m.group(1) if m else None for m in labels] == [
         f"[{e}][{i}/{ITERS_PER_EPOCH}]" for e in range(1, EPOCHS + 1) for i in (2, 4)
     ]

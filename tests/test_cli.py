@@ -48,7 +48,7 @@ def test_train_writes_the_run_directory(tmp_path: Path, repo_root: Path, subproc
     assert len(train) == 2 * (157 // 10)  # logger interval 10, the last partial window ignored
     assert all({"epoch", "iter", "loss", "lr"} <= r.keys() for r in train)
     assert [r["accuracy"] for r in records if r["mode"] == "val"] == [summary["final_metrics"]["accuracy"]]
-    assert "train [2][150/157]" in (run_dir / "run.log").read_text()
+    assert "Epoch(train) [2][150/157]  lr: " in (run_dir / "run.log").read_text()
 
 
 def test_cfg_job_prints_the_composition_and_trains_nothing(

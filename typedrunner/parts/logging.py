@@ -15,7 +15,7 @@ from typing import Any, Protocol, TextIO
 
 import structlog
 
-__all__ = ["RunLogger", "ScalarSink"]
+__all__ = ["RunLogger", "ScalarSink", "console_line"]
 
 
 class ScalarSink(Protocol):
@@ -48,6 +48,41 @@ def _round_floats(digits: int) -> structlog.types.Processor:
         return {k: (float(f"{v:.{digits}g}") if isinstance(v, float) else v) for k, v in event.items()}
 
     return processor
+
+
+_FIRST = ("eta", "time", "data_time", "memory")
+"""After the learning rates, in MMEngine's order; the losses and metrics follow."""
+
+
+def _hms(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
+
+
+def console_line(
+    mode: str, epoch: int, iter: int | None, iters_per_epoch: int | None, values: Mapping[str, float], digits: int = 4
+) -> str:
+    """The human line, in MMEngine's order: ``Epoch(train) [1][10/157]  lr: 1.000e-03  eta: 0:00:03
+    time: 0.02575  data_time: 0.01885  loss: 0.6444`` (``memory`` in MB on CUDA, before the losses);
+    ``Epoch(val) [2]  accuracy: 93.5`` after each validation. ``scalars.jsonl`` keeps the raw values."""
+    where = f"[{epoch}]" if iter is None else f"[{epoch}][{iter}/{iters_per_epoch}]"
+    shown = {k: v for k, v in values.items() if k != "eta_s"}
+    if "eta_s" in values:
+        shown = {"eta": values["eta_s"], **shown}
+    lrs = [k for k in shown if k == "lr" or k.startswith("lr_")]
+    order = lrs + [k for k in _FIRST if k in shown] + [k for k in shown if k not in lrs and k not in _FIRST]
+
+    def fmt(key: str, value: float) -> str:
+        if key == "eta":
+            return _hms(value)
+        if key == "memory":
+            return str(int(value))
+        if key in lrs:
+            return f"{value:.{max(digits - 1, 0)}e}"
+        return f"{value:.{digits}g}"
+
+    return "  ".join([f"Epoch({mode}) {where}", *(f"{k}: {fmt(k, shown[k])}" for k in order)])
 
 
 class RunLogger:
@@ -116,10 +151,10 @@ class RunLogger:
         step: int,
         values: dict[str, float],
     ) -> None:
-        """Log scalars: one JSON line, and one readable console line."""
-        where = f"[{epoch}]" if iter is None else f"[{epoch}][{iter}/{iters_per_epoch}]"
+        """Log scalars: one JSON line, and one readable console line (see :func:`console_line`)."""
+        line = console_line(mode, epoch, iter, iters_per_epoch, values, self._digits)
         for logger in self._human:
-            logger.info(f"{mode} {where}", **values)
+            logger.info(line)
         for logger in self._json:
             logger.msg(mode, epoch=epoch, iter=iter, step=step, **values)
         for f in self._files:
