@@ -428,3 +428,13 @@ class LogOwnScalar(Hook):
 
     def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         runner.visualizer.add_scalars({"epoch_squared": float(runner.epoch**2)}, step=runner.iter, mode="custom")
+
+
+class NoMatplotlibWhileTraining(Hook):
+    """Fails the run if matplotlib has been imported by the time an iteration ends (test_curves)."""
+
+    def after_train_iter(
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        if "matplotlib" in sys.modules:
+            raise RuntimeError("matplotlib was imported on the training path")

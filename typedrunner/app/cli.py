@@ -75,6 +75,9 @@ def _task(cfg: Any) -> float | None:
     except Exception as e:  # a model, batch or hook going wrong after the probe: reported the same way
         _report(e, output_dir, _training_failure(e, runner))
         _leave(EXIT_FAILED, e, hydra_cfg)
+    from typedrunner.app.curves import curves_after_run  # matplotlib, if any, only now the run has ended
+
+    print(curves_after_run(Path(runner.work_dir)))
     if options.objective is not None:
         return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
