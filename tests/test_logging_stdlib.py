@@ -41,17 +41,6 @@ def test_hydra_default_job_logging_captures_the_records_in_the_job_log(
     assert [json.loads(x)["mode"] for x in (run_dir / "scalars.jsonl").read_text().splitlines()].count("val") == 2
 
 
-def test_job_logging_none_prints_typedrunner_console_once(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
-    """conf's default (``hydra/job_logging: none``): typedrunner's console, not Hydra's leftover handler."""
-    run_dir = tmp_path / "run"
-    result = run_cli(["+experiment=mlp", *QUICK, f"hydra.run.dir={run_dir}"], subprocess_env)
-    assert result.returncode == 0, explain(result)
-    assert result.stdout.count("Epoch(train) [1][5/5]") == 1, result.stdout
-    assert "[info     ] Epoch(train) [1][5/5]  lr: " in result.stdout
-    assert "[HYDRA] Epoch" not in result.stdout
-    assert not (run_dir / "cli.log").exists()
-
-
 def test_a_users_logging_config_routes_and_filters_the_records(tmp_path: Path) -> None:
     """A script's own ``logging.config.dictConfig``: its handler and format get typedrunner's records,
     its level filters them, and typedrunner prints nothing itself."""

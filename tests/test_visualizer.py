@@ -102,8 +102,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_tensorboard_event_files_hold_every_logged_scalar(sweep: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
-    for job in ("0", "1"):
+    for job, lr in (("0", 0.001), ("1", 0.01)):
         expected = logged(sweep / job)
         assert "custom/epoch_squared" in expected and "val/accuracy" in expected and "train/loss" in expected
         events = EventAccumulator(str(sweep / job / "tensorboard"))
@@ -116,7 +117,11 @@ def test_tensorboard_event_files_hold_every_logged_scalar(sweep: Path) -> None:
             assert [v for _, v in got] == pytest.approx([v for _, v in points], rel=1e-6), tag
         final = json.loads((sweep / job / "summary.json").read_text())["final_metrics"]["accuracy"]
         assert events.Scalars("final/accuracy")[-1].value == pytest.approx(final, rel=1e-6)
-        assert "hparams" in events.PluginTagToContent("hparams") or events.PluginTagToContent("hparams")
+        # the HPARAMS tab: this job's config, the swept learning rate among it
+        content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+        assert hparams["optim_wrapper.optimizer.lr"].number_value == pytest.approx(lr)
+        assert hparams["train_cfg.max_epochs"].number_value == 2
 
 
 def test_mlflow_runs_of_a_sweep_share_one_experiment(sweep: Path) -> None:
