@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -157,6 +158,7 @@ class RunLogger:
         if not _routed_elsewhere(self._std):  # nobody else receives our records: print them ourselves
             out = stream or sys.stdout
             self._console = self._handler(logging.StreamHandler(out), colors=out.isatty())
+            weakref.finalize(self, self._std.removeHandler, self._console)  # a runner built, never run
 
     _render = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
 
