@@ -30,8 +30,10 @@ from typedrunner.testing import (
     Interrupt,
     Interrupted,
     RecordingHook,
+    ToyModel,
     toy_config,
 )
+from typedrunner.visualization import Visualizer
 
 # ----------------------------------------------------------------------------------------------
 # Command-line subprocesses, paths and checkpoints shared by many modules
@@ -438,3 +440,12 @@ class NoMatplotlibWhileTraining(Hook):
     ) -> None:
         if "matplotlib" in sys.modules:
             raise RuntimeError("matplotlib was imported on the training path")
+
+
+class SelfLoggingModel(ToyModel):
+    """The toy model, logging its batch size through ``Visualizer.get_current_instance()`` (test_visualizer)."""
+
+    def forward(self, data: Tensor, labels: Tensor, mode: str = "tensor") -> Any:
+        if mode == "loss":
+            Visualizer.get_current_instance().add_scalars({"batch_size": float(len(data))}, mode="model")
+        return super().forward(data, labels, mode)

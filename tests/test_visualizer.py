@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FAST, REPO, explain, run_cli
-from typedrunner.config import RunnerConfig
+from tests.helpers import FAST, REPO, SelfLoggingModel, explain, run_cli
+from typedrunner import lazy
+from typedrunner.config import RunnerConfig, Visualizer
 from typedrunner.errors import ConfigError
+from typedrunner.runner import Runner
+from typedrunner.testing import toy_config
 
 ALL_BACKENDS = (
     "visualizer.vis_backends=[{type: LocalVisBackend}, {type: TensorboardVisBackend},"
@@ -252,3 +255,15 @@ def test_visualizer_in_mmengine_spelling_validates() -> None:
         }
     )
     assert cfg.visualizer is not None and cfg.visualizer.vis_backends[0].type == "LocalVisBackend"
+
+
+def test_a_model_logs_through_the_current_visualizer(tmp_path: Path) -> None:
+    """MMEngine's ``Visualizer.get_current_instance()``: a model's own values reach ``scalars.jsonl``
+    and the backends (here MMEngine's local files), once per training step."""
+    cfg = toy_config(tmp_path, max_epochs=2, model=lazy(SelfLoggingModel, dim=4, hidden=8), visualizer=Visualizer())
+    Runner(cfg).train()
+    records = [json.loads(x) for x in (tmp_path / "scalars.jsonl").read_text().splitlines()]
+    from_model = [r for r in records if r["mode"] == "model"]
+    assert [r["batch_size"] for r in from_model] == [16.0] * 8  # 2 epochs x 4 iterations
+    local = [json.loads(x) for x in (tmp_path / "vis_data" / "scalars.json").read_text().splitlines()]
+    assert [x["model/batch_size"] for x in local if "model/batch_size" in x] == [16.0] * 8
