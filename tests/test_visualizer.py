@@ -135,6 +135,7 @@ def test_mlflow_runs_of_a_sweep_share_one_experiment(sweep: Path) -> None:
         client = MlflowClient(tracking_uri=f"sqlite:///{sweep / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("mlp")
         assert experiment is not None
+        assert experiment.artifact_location == (sweep / "mlartifacts").resolve().as_uri()  # inside the sweep
         runs = client.search_runs([experiment.experiment_id])
         assert len(runs) == 2
         by_lr = {run.data.params["optim_wrapper.optimizer.lr"]: run for run in runs}

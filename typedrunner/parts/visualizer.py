@@ -142,8 +142,14 @@ class MLflowVisBackend:
         name = self.cfg.exp_name or self.run.experiment
         experiment = self._client.get_experiment_by_name(name)
         if experiment is None:
+            # a sqlite store keeps its (unused so far) artifact root beside it, not in the working directory
+            local = (
+                Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" if uri.startswith("sqlite:///") else None
+            )
             try:
-                experiment_id = self._client.create_experiment(name)
+                experiment_id = self._client.create_experiment(
+                    name, artifact_location=local.resolve().as_uri() if local is not None else None
+                )
             except Exception:  # another job of the sweep created it first
                 experiment = self._client.get_experiment_by_name(name)
                 if experiment is None:
