@@ -30,8 +30,10 @@ from typedrunner.testing import (
     Interrupt,
     Interrupted,
     RecordingHook,
+    ToyModel,
     toy_config,
 )
+from typedrunner.visualization import Visualizer
 
 # ----------------------------------------------------------------------------------------------
 # Command-line subprocesses, paths and checkpoints shared by many modules
@@ -428,3 +430,22 @@ class LogOwnScalar(Hook):
 
     def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         runner.visualizer.add_scalars({"epoch_squared": float(runner.epoch**2)}, step=runner.iter, mode="custom")
+
+
+class NoMatplotlibWhileTraining(Hook):
+    """Fails the run if matplotlib has been imported by the time an iteration ends (test_curves)."""
+
+    def after_train_iter(
+        self, runner: RunView, batch_idx: int, data_batch: Any = None, outputs: Mapping[str, Tensor] | None = None
+    ) -> None:
+        if "matplotlib" in sys.modules:
+            raise RuntimeError("matplotlib was imported on the training path")
+
+
+class SelfLoggingModel(ToyModel):
+    """The toy model, logging its batch size through ``Visualizer.get_current_instance()`` (test_visualizer)."""
+
+    def forward(self, data: Tensor, labels: Tensor, mode: str = "tensor") -> Any:
+        if mode == "loss":
+            Visualizer.get_current_instance().add_scalars({"batch_size": float(len(data))}, mode="model")
+        return super().forward(data, labels, mode)

@@ -19,9 +19,12 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import FAST, REPO, explain, run_cli
-from typedrunner.config import RunnerConfig
+from tests.helpers import FAST, REPO, SelfLoggingModel, explain, run_cli
+from typedrunner import lazy
+from typedrunner.config import RunnerConfig, Visualizer
 from typedrunner.errors import ConfigError
+from typedrunner.runner import Runner
+from typedrunner.testing import toy_config
 
 ALL_BACKENDS = (
     "visualizer.vis_backends=[{type: LocalVisBackend}, {type: TensorboardVisBackend},"
@@ -102,8 +105,9 @@ def sweep(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_tensorboard_event_files_hold_every_logged_scalar(sweep: Path) -> None:
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
 
-    for job in ("0", "1"):
+    for job, lr in (("0", 0.001), ("1", 0.01)):
         expected = logged(sweep / job)
         assert "custom/epoch_squared" in expected and "val/accuracy" in expected and "train/loss" in expected
         events = EventAccumulator(str(sweep / job / "tensorboard"))
@@ -116,7 +120,11 @@ def test_tensorboard_event_files_hold_every_logged_scalar(sweep: Path) -> None:
             assert [v for _, v in got] == pytest.approx([v for _, v in points], rel=1e-6), tag
         final = json.loads((sweep / job / "summary.json").read_text())["final_metrics"]["accuracy"]
         assert events.Scalars("final/accuracy")[-1].value == pytest.approx(final, rel=1e-6)
-        assert "hparams" in events.PluginTagToContent("hparams") or events.PluginTagToContent("hparams")
+        # the HPARAMS tab: this job's config, the swept learning rate among it
+        content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+        assert hparams["optim_wrapper.optimizer.lr"].number_value == pytest.approx(lr)
+        assert hparams["train_cfg.max_epochs"].number_value == 2
 
 
 def test_mlflow_runs_of_a_sweep_share_one_experiment(sweep: Path) -> None:
@@ -127,6 +135,7 @@ def test_mlflow_runs_of_a_sweep_share_one_experiment(sweep: Path) -> None:
         client = MlflowClient(tracking_uri=f"sqlite:///{sweep / 'mlflow.db'}")
         experiment = client.get_experiment_by_name("mlp")
         assert experiment is not None
+        assert experiment.artifact_location == (sweep / "mlartifacts").resolve().as_uri()  # inside the sweep
         runs = client.search_runs([experiment.experiment_id])
         assert len(runs) == 2
         by_lr = {run.data.params["optim_wrapper.optimizer.lr"]: run for run in runs}
@@ -247,3 +256,15 @@ def test_visualizer_in_mmengine_spelling_validates() -> None:
         }
     )
     assert cfg.visualizer is not None and cfg.visualizer.vis_backends[0].type == "LocalVisBackend"
+
+
+def test_a_model_logs_through_the_current_visualizer(tmp_path: Path) -> None:
+    """MMEngine's ``Visualizer.get_current_instance()``: a model's own values reach ``scalars.jsonl``
+    and the backends (here MMEngine's local files), once per training step."""
+    cfg = toy_config(tmp_path, max_epochs=2, model=lazy(SelfLoggingModel, dim=4, hidden=8), visualizer=Visualizer())
+    Runner(cfg).train()
+    records = [json.loads(x) for x in (tmp_path / "scalars.jsonl").read_text().splitlines()]
+    from_model = [r for r in records if r["mode"] == "model"]
+    assert [r["batch_size"] for r in from_model] == [16.0] * 8  # 2 epochs x 4 iterations
+    local = [json.loads(x) for x in (tmp_path / "vis_data" / "scalars.json").read_text().splitlines()]
+    assert [x["model/batch_size"] for x in local if "model/batch_size" in x] == [16.0] * 8

@@ -42,6 +42,7 @@ def _task(cfg: Any) -> float | None:
 
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
+    _route_logs(hydra_cfg.runtime.choices.get("hydra/job_logging"))
     try:
         try:
             config, options = to_runner_config(cfg)
@@ -74,9 +75,23 @@ def _task(cfg: Any) -> float | None:
     except Exception as e:  # a model, batch or hook going wrong after the probe: reported the same way
         _report(e, output_dir, _training_failure(e, runner))
         _leave(EXIT_FAILED, e, hydra_cfg)
+    from typedrunner.app.curves import curves_after_run  # matplotlib, if any, only now the run has ended
+
+    print(curves_after_run(Path(runner.work_dir)))
     if options.objective is not None:
         return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
+
+
+def _route_logs(job_logging: str | None) -> None:
+    """``hydra/job_logging=none`` (conf's default): typedrunner's records go to its own console and
+    ``run.log`` only, not to the handler Hydra leaves on the root logger. Any other choice (Hydra's
+    ``default``, a user's): they propagate to the handlers it configures (console, ``<job>.log``)."""
+    import logging
+
+    from typedrunner.parts.logging import LOGGER_NAME
+
+    logging.getLogger(LOGGER_NAME).propagate = job_logging != "none"
 
 
 def _check_objective(objective: str | None, metric_names: dict[str, list[str]]) -> None:

@@ -3,6 +3,7 @@ schedules), and the custom hooks from their components."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,10 +18,26 @@ from typedrunner.parts.hooks.builtin import (
     RuntimeInfoHook,
 )
 from typedrunner.parts.hooks.checkpoint import CheckpointHook
+from typedrunner.parts.hooks.progress import ProgressBarHook
 from typedrunner.parts.schedulers import ScheduleSlot
 from typedrunner.registry.lazy import Lazy
 
-__all__ = ["build_default_hooks", "build_hook"]
+__all__ = ["build_default_hooks", "build_hook", "build_progress_bar"]
+
+
+def build_progress_bar(log_processor: C.LogProcessor, val_loader: Any, test_loader: Any) -> ProgressBarHook | None:
+    """``log_processor.progress``: the bar hook, or None (``auto`` and stdout is not a terminal: the
+    periodic log lines are the progress)."""
+    if log_processor.progress == "off" or (log_processor.progress == "auto" and not sys.stdout.isatty()):
+        return None
+
+    def length(loader: Any) -> int | None:
+        try:
+            return len(loader) if loader is not None else None
+        except TypeError:  # an iterable dataset: a bar without a total
+            return None
+
+    return ProgressBarHook(length(val_loader), length(test_loader))
 
 
 def build_hook(spec: Any, path: str) -> Hook:

@@ -25,6 +25,9 @@ class LogProcessor(ConfigModel):
     """Show progress as epoch and iteration within the epoch (the only layout so far)."""
     num_digits: int = Field(default=4, ge=1, le=12)
     """Significant digits of logged floats in the human log."""
+    progress: Literal["auto", "on", "off"] = "auto"
+    """Progress bars for training, validation and test (tqdm: loss, lr, it/s, ETA): ``auto`` when
+    stdout is a terminal (elsewhere, the periodic log lines only), ``on`` always, ``off`` never."""
 
 
 Visualizer = VisualizerConfig | None

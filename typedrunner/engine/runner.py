@@ -160,6 +160,11 @@ class Runner:
         hooks = build_hooks.build_default_hooks(cfg.default_hooks, cfg.log_processor, self.schedulers)
         hooks += [build_hooks.build_hook(h, f"custom_hooks[{i}]") for i, h in enumerate(cfg.custom_hooks)]
         self.hooks = HookList(hooks)
+        val, test = (getattr(loop, "dataloader", None) for loop in (self.val_loop, self.test_loop))
+        bar = build_hooks.build_progress_bar(cfg.log_processor, val, test)
+        if bar is not None:  # a terminal: bars, fed the logged loss and lr at log points
+            self.hooks.add(bar)
+            self.logger.sinks.append(bar)
 
         # 8. Resume, or pretrained weights: loaded now, so a mismatch stops us before anything is written.
         if cfg.resume:

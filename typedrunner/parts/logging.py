@@ -1,14 +1,22 @@
-"""The run's logs, through structlog: a readable console, a human log file and a JSON-lines log.
+"""The run's logs: a readable console, a human log file and a JSON-lines log.
 
-Every logged scalar is one JSON line in ``work_dir/scalars.jsonl``; ``run.log`` mirrors the console.
-typedrunner never calls ``structlog.configure``: a user's own structlog setup is left alone. Sinks
-(the visualizer's backends) receive every logged scalar too.
+Human records go through the standard library, as records of the ``typedrunner`` logger: structlog
+renders each message (``event key=value ...``), and ``structlog.stdlib.ProcessorFormatter`` formats
+records for typedrunner's own handlers (``run.log`` in the run directory, and the console when no
+other handler would receive them). So Hydra's ``job_logging`` or a user's ``logging.config`` route and
+filter them like any library's: with handlers on the root logger (or on ``typedrunner``), the records
+go there, and typedrunner adds no console handler of its own.
+
+Every logged scalar is one JSON line in ``work_dir/scalars.jsonl``. typedrunner never calls
+``structlog.configure``: a user's own structlog setup is left alone. Sinks (the visualizer's
+backends) receive every logged scalar too.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
+import weakref
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any, Protocol, TextIO
@@ -85,37 +93,95 @@ def console_line(
     return "  ".join([f"Epoch({mode}) {where}", *(f"{k}: {fmt(k, shown[k])}" for k in order)])
 
 
+LOGGER_NAME = "typedrunner"
+"""The standard-library logger that carries typedrunner's human records."""
+
+
+def _formatter(colors: bool) -> logging.Formatter:
+    """``2026-12-03 18:41:03 [info     ] <message>``: structlog's console rendering of a stdlib record."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.dev.ConsoleRenderer(colors=colors, pad_event_to=0),
+        ],
+    )
+
+
+class _ThisRun(logging.Filter):
+    """Lets through only the records of one RunLogger (several runners may share a process)."""
+
+    def __init__(self, run: int) -> None:
+        super().__init__()
+        self.run = run
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return getattr(record, "typedrunner_run", None) == self.run
+
+
+def _routed_elsewhere(logger: logging.Logger) -> bool:
+    """Whether a handler other than a RunLogger's own receives ``logger``'s records (Hydra's
+    ``job_logging``, a user's ``logging.config`` or ``basicConfig``): stdlib's ``hasHandlers``, minus ours."""
+    node: logging.Logger | None = logger
+    while node is not None:
+        if any(not any(isinstance(f, _ThisRun) for f in h.filters) for h in node.handlers):
+            return True
+        node = node.parent if node.propagate else None
+    return False
+
+
 class RunLogger:
-    """Console + ``run.log`` (human) + ``scalars.jsonl`` (machine) for one run."""
+    """Console + ``run.log`` (human, through ``logging``) + ``scalars.jsonl`` (machine) for one run."""
 
     def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None) -> None:
         self._level = _LEVELS[level]
         self._digits = num_digits
         self._files: list[TextIO] = []
-        self._human = [self._console_logger(stream or sys.stdout, colors=(stream or sys.stdout).isatty())]
         self._json: list[Any] = []
         self.sinks: list[ScalarSink] = []
         """Receive every logged scalar (see :meth:`scalars` and :meth:`record`)."""
-
-    def _console_logger(self, stream: TextIO, colors: bool) -> Any:
-        return structlog.wrap_logger(
-            structlog.PrintLogger(file=stream),
-            wrapper_class=structlog.make_filtering_bound_logger(self._level),
-            processors=[
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
-                _round_floats(self._digits),
-                structlog.dev.ConsoleRenderer(colors=colors, pad_event_to=0),
-            ],
+        self._std = logging.getLogger(LOGGER_NAME)
+        if self._std.level == logging.NOTSET or getattr(self._std, "_typedrunner_level", False):
+            self._std.setLevel(self._level)  # log_level, unless a user's logging config set this logger's level
+            self._std._typedrunner_level = True  # type: ignore[attr-defined]
+        self._extra = {"typedrunner_run": id(self)}
+        self._bound = structlog.wrap_logger(
+            self._std,
+            wrapper_class=structlog.stdlib.BoundLogger,
+            processors=[_round_floats(self._digits), self._to_message],
         )
+        self._handlers: list[logging.Handler] = []
+        self._console: logging.Handler | None = None
+        if not _routed_elsewhere(self._std):  # nobody else receives our records: print them ourselves
+            out = stream or sys.stdout
+            self._console = self._handler(logging.StreamHandler(out), colors=out.isatty())
+            weakref.finalize(self, self._std.removeHandler, self._console)  # a runner built, never run
+
+    _render = structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0)
+
+    def _to_message(self, logger: Any, method: str, event: MutableMapping[str, Any]) -> Any:
+        """The record's message: ``event key=value ...`` (structlog's rendering), as a plain string,
+        so any formatter (Hydra's, a user's) shows it whole."""
+        return (self._render(logger, method, dict(event)),), {"extra": self._extra}
+
+    def _handler(self, handler: logging.Handler, colors: bool) -> logging.Handler:
+        handler.setFormatter(_formatter(colors))
+        handler.addFilter(_ThisRun(id(self)))
+        self._std.addHandler(handler)
+        self._handlers.append(handler)
+        return handler
 
     def attach(self, work_dir: Path) -> None:
         """Start writing ``run.log`` and ``scalars.jsonl`` into ``work_dir``."""
         work_dir.mkdir(parents=True, exist_ok=True)
-        human = open(work_dir / "run.log", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
-        scalars = open(work_dir / "scalars.jsonl", "a", encoding="utf-8")  # noqa: SIM115
-        self._files += [human, scalars]
-        self._human.append(self._console_logger(human, colors=False))
+        if self._console is not None and self._console not in self._handlers:  # attached again after close()
+            self._handler(self._console, colors=getattr(self._console, "stream", sys.stdout).isatty())
+        self._handler(logging.FileHandler(work_dir / "run.log", encoding="utf-8"), colors=False)
+        scalars = open(work_dir / "scalars.jsonl", "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
+        self._files += [scalars]
         self._json.append(
             structlog.wrap_logger(
                 structlog.WriteLogger(file=scalars),
@@ -130,16 +196,16 @@ class RunLogger:
             sink.open(work_dir)
 
     def info(self, event: str, **fields: Any) -> None:
-        for logger in self._human:
-            logger.info(event, **fields)
+        if self._level <= logging.INFO:
+            self._bound.info(event, **fields)
 
     def warning(self, event: str, **fields: Any) -> None:
-        for logger in self._human:
-            logger.warning(event, **fields)
+        if self._level <= logging.WARNING:
+            self._bound.warning(event, **fields)
 
     def debug(self, event: str, **fields: Any) -> None:
-        for logger in self._human:
-            logger.debug(event, **fields)
+        if self._level <= logging.DEBUG:
+            self._bound.debug(event, **fields)
 
     def scalars(
         self,
@@ -152,9 +218,7 @@ class RunLogger:
         values: dict[str, float],
     ) -> None:
         """Log scalars: one JSON line, and one readable console line (see :func:`console_line`)."""
-        line = console_line(mode, epoch, iter, iters_per_epoch, values, self._digits)
-        for logger in self._human:
-            logger.info(line)
+        self.info(console_line(mode, epoch, iter, iters_per_epoch, values, self._digits))
         for logger in self._json:
             logger.msg(mode, epoch=epoch, iter=iter, step=step, **values)
         for f in self._files:
@@ -184,8 +248,12 @@ class RunLogger:
             self._close_files()
 
     def _close_files(self) -> None:
+        for handler in self._handlers:
+            self._std.removeHandler(handler)
+            if handler is not self._console:
+                handler.close()
+        self._handlers.clear()
         for f in self._files:
             f.close()
         self._files.clear()
-        del self._human[1:]
         self._json.clear()

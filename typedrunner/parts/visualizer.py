@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from typedrunner.config import visualizer as schema
 from typedrunner.parts.logging import RunLogger, ScalarSink
@@ -141,8 +142,14 @@ class MLflowVisBackend:
         name = self.cfg.exp_name or self.run.experiment
         experiment = self._client.get_experiment_by_name(name)
         if experiment is None:
+            # a sqlite store keeps its (unused so far) artifact root beside it, not in the working directory
+            local = (
+                Path(uri.removeprefix("sqlite:///")).parent / "mlartifacts" if uri.startswith("sqlite:///") else None
+            )
             try:
-                experiment_id = self._client.create_experiment(name)
+                experiment_id = self._client.create_experiment(
+                    name, artifact_location=local.resolve().as_uri() if local is not None else None
+                )
             except Exception:  # another job of the sweep created it first
                 experiment = self._client.get_experiment_by_name(name)
                 if experiment is None:
@@ -173,6 +180,8 @@ class MLflowVisBackend:
         self._flush()
 
     def _add(self, values: Mapping[str, float], step: int) -> None:
+        if self._client is None:  # logged while the run's files are closed (e.g. by the model in the probe)
+            return
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
@@ -240,6 +249,8 @@ class Visualizer:
     is given.
     """
 
+    _current: ClassVar[weakref.ref[Visualizer] | None] = None
+
     def __init__(self, logger: RunLogger, backends: Sequence[ScalarSink] = ()) -> None:
         self._logger = logger
         self.backends = list(backends)
@@ -247,6 +258,16 @@ class Visualizer:
         self.step = 0
         """The iteration of the last logged scalars (the default ``step`` of :meth:`add_scalars`)."""
         logger.sinks.append(self)
+        Visualizer._current = weakref.ref(self)
+
+    @classmethod
+    def get_current_instance(cls) -> Visualizer:
+        """The visualizer of the runner built last (MMEngine's spelling): how a model, a metric or any
+        code without the runner at hand logs its own values."""
+        current = cls._current() if cls._current is not None else None
+        if current is None:
+            raise RuntimeError("no visualizer yet: build a Runner first (its visualizer is the current one)")
+        return current
 
     # -- the public way to log ----------------------------------------------------------------
     def add_scalars(self, scalars: Mapping[str, float], step: int | None = None, *, mode: str = "train") -> None:

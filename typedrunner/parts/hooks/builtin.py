@@ -165,7 +165,8 @@ class LoggerHook(Hook):
         if times:
             scalars.update(times)
             scalars["eta_s"] = round(times["time"] * (runner.max_iters - runner.iter - 1), 1)
-        if torch.cuda.is_available() and torch.cuda.is_initialized():  # type: ignore[no-untyped-call]  # MMEngine's `memory`: peak MB since the last log
+        # MMEngine's `memory`: peak MB since the last log, when the run uses CUDA (0 allocated: it does not)
+        if torch.cuda.is_available() and torch.cuda.memory_allocated() > 0:
             scalars["memory"] = float(torch.cuda.max_memory_allocated() // 2**20)
             torch.cuda.reset_peak_memory_stats()
         grad_norm = optim_wrapper.last_grad_norm if optim_wrapper is not None else None
