@@ -6,6 +6,7 @@ lengths under ``cProfile`` and prints the calls per extra iteration (validation 
 with and without a checkpoint every epoch. Run it on two trees to compare them::
 
     OMP_NUM_THREADS=1 python benchmarks/call_count.py
+    OMP_NUM_THREADS=1 python benchmarks/call_count.py --profile   # and the top of the 6-epoch run's profile
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import cProfile
 import pstats
+import sys
 import tempfile
 
 import torch
@@ -25,8 +27,9 @@ from typedrunner.runner import Runner
 from typedrunner.testing import toy_config
 
 
-def calls_of_a_run(epochs: int, checkpoints: bool) -> tuple[int, int]:
-    """(iterations, Python calls) of ``train()`` on a checked toy runner."""
+def calls_of_a_run(epochs: int, checkpoints: bool, show: int = 0) -> tuple[int, int]:
+    """(iterations, Python calls) of ``train()`` on a checked toy runner; prints the top ``show``
+    functions of its profile by cumulative time."""
     hooks = DefaultHooks() if checkpoints else DefaultHooks(checkpoint=None)
     with tempfile.TemporaryDirectory() as work_dir:
         runner = Runner(
@@ -39,7 +42,10 @@ def calls_of_a_run(epochs: int, checkpoints: bool) -> tuple[int, int]:
         profile.enable()
         runner.train(check=False)
         profile.disable()
-        return runner.iter, pstats.Stats(profile).total_calls  # type: ignore[attr-defined]
+        stats = pstats.Stats(profile)
+        if show:
+            stats.sort_stats("cumulative").print_stats(show)
+        return runner.iter, stats.total_calls  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -50,6 +56,8 @@ def main() -> None:
         per_iter = (long_calls - short_calls) / (long_iters - short_iters)
         label = "a checkpoint every epoch" if checkpoints else "no checkpoints"
         print(f"{label}: {per_iter:.1f} Python calls per iteration ({short_iters} -> {long_iters} iterations)")
+    if "--profile" in sys.argv:
+        calls_of_a_run(6, False, show=30)
 
 
 if __name__ == "__main__":

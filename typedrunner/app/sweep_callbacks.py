@@ -13,13 +13,14 @@ import atexit
 import contextlib
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
-from typedrunner.app.report import Direction, find_run_dirs, report_directory
+if TYPE_CHECKING:
+    from typedrunner.app.report import Direction
 
 __all__ = ["SweepReport"]
 
@@ -59,6 +60,10 @@ class SweepReport(Callback):
                 report.write_text(f"{type(error).__name__}: {error}\n", encoding="utf-8")
 
     def _write_at_exit(self) -> None:
+        # The report code (and its plotting) is imported when a report is written, never when a run
+        # starts: Hydra builds this callback for every run, including a single training run.
+        from typedrunner.app.report import find_run_dirs
+
         if not self._pending or self._sweep_dir is None or not find_run_dirs(self._sweep_dir):
             return
         self._pending = False
@@ -68,6 +73,8 @@ class SweepReport(Callback):
             print(f"typedrunner: could not write the sweep report: {type(e).__name__}: {e}", file=sys.stderr)
 
     def _write(self, sweep_dir: Path) -> None:
+        from typedrunner.app.report import report_directory
+
         report, written = report_directory(sweep_dir, self.objective, self.direction, self.plots)
         if not written:
             return

@@ -30,22 +30,35 @@ class BaseDataPreprocessor(nn.Module):
 
     def cast_data(self, data: Any) -> Any:
         """``data`` with every tensor moved to :attr:`device`."""
-        if isinstance(data, Tensor):
-            return data.to(self.device, non_blocking=self.non_blocking)
-        if isinstance(data, Mapping):
-            return {key: self.cast_data(value) for key, value in data.items()}
-        if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
-            return type(data)(*(self.cast_data(x) for x in data))
-        if isinstance(data, (list, tuple)):
-            return type(data)(self.cast_data(x) for x in data)
-        return data
+        device = self.device
+        # A copy to a GPU never needs to block the host: the stream orders it before the forward
+        # pass that reads it (and from the DataLoader's pinned memory it overlaps with compute).
+        return _cast(data, device, self.non_blocking or device.type == "cuda")
 
     def forward(self, data: Any, training: bool = False) -> Any:
         return self.cast_data(data)
 
 
+def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
+    if isinstance(data, Tensor):
+        return data.to(device, non_blocking=non_blocking)
+    kind = type(data)
+    if kind is tuple or kind is list:  # the usual batch, checked first: no ABC instance check
+        return kind([_cast(x, device, non_blocking) for x in data])
+    if isinstance(data, Mapping):
+        return {key: _cast(value, device, non_blocking) for key, value in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
+        return kind(*(_cast(x, device, non_blocking) for x in data))
+    if isinstance(data, (list, tuple)):
+        return kind(_cast(x, device, non_blocking) for x in data)
+    return data
+
+
 def run_forward(model: nn.Module, data: Any, mode: Mode) -> Any:
     """The data-flow contract's call: ``model(**data)`` for a dict, ``model(*data)`` for a sequence."""
+    kind = type(data)
+    if kind is tuple or kind is list:  # the usual batch, checked first: no ABC instance check
+        return model(*data, mode=mode)
     if isinstance(data, Mapping):
         return model(**data, mode=mode)
     if isinstance(data, (list, tuple)):

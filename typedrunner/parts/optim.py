@@ -14,6 +14,9 @@ from typedrunner.config.optim import ClipGrad, ParamwiseCfg
 __all__ = ["AmpOptimWrapper", "AnyOptimWrapper", "OptimWrapper", "OptimWrapperDict", "param_groups"]
 
 
+_NO_CONTEXT: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 class OptimWrapper:
     """Wraps a torch optimizer; ``update_params(loss)`` is one training step.
 
@@ -46,10 +49,9 @@ class OptimWrapper:
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
 
-    @contextlib.contextmanager
-    def optim_context(self, model: nn.Module) -> Iterator[None]:
+    def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
         """The context the forward pass runs in (autocast for AMP; nothing here)."""
-        yield
+        return _NO_CONTEXT  # stateless and reusable: no generator or context object per iteration
 
     def update_params(self, loss: Tensor) -> None:
         if self.skip_nonfinite and not bool(torch.isfinite(loss).all()):
@@ -83,7 +85,8 @@ class OptimWrapper:
             torch.nn.utils.clip_grad_value_(self._params, clip.clip_value)
 
     def step(self) -> None:
-        self._clip()
+        if self.clip_grad is not None:
+            self._clip()
         self.optimizer.step()
 
     def zero_grad(self) -> None:
@@ -127,10 +130,8 @@ class AmpOptimWrapper(OptimWrapper):
                 backoff_factor=1.0 - 1e-9 if fixed else 0.5,
             )
 
-    @contextlib.contextmanager
-    def optim_context(self, model: nn.Module) -> Iterator[None]:
-        with torch.autocast(self.device_type, dtype=self.dtype):
-            yield
+    def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
+        return torch.autocast(self.device_type, dtype=self.dtype)
 
     def backward(self, loss: Tensor) -> None:
         if self.scaler is None:
