@@ -259,6 +259,8 @@ def test_debug_overfit_repeats_the_same_batches(tmp_path: Path) -> None:
         assert all((x == y).all() for x, y in zip(a, b, strict=True))
     runner.train()
     assert runner.state.iter == 6  # 3 epochs of the same 2 batches
+    records = [json.loads(line) for line in (tmp_path / "scalars.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert len([r for r in records if "loss" in r]) == 3  # the loss is logged once an epoch (interval 2, not 10)
 
 
 def test_debug_fast_applies_to_a_python_experiment(tmp_path: Path) -> None:

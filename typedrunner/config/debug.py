@@ -19,7 +19,8 @@ class DebugCfg(ConfigModel):
 
     fast_dev_run: int | None = Field(None, ge=1)
     """Run this many batches of train, val and test data, one epoch (or this many iterations), no
-    checkpoints, and report schedules that would never fire as warnings (None: off)."""
+    checkpoints, the loss logged every batch or so, and schedules that would never fire reported as
+    warnings (None: off)."""
     limit_train_batches: int | None = Field(None, ge=1)
     """Train on only the samples of this many batches per epoch (None: all)."""
     limit_val_batches: int | None = Field(None, ge=1)
@@ -27,8 +28,8 @@ class DebugCfg(ConfigModel):
     limit_test_batches: int | None = Field(None, ge=1)
     """Test on only the samples of this many batches (None: all)."""
     overfit_batches: int | None = Field(None, ge=1)
-    """Train on the same samples of this many batches every epoch, in the same order (no shuffling):
-    a model that cannot drive their loss down has a bug (None: off)."""
+    """Train on the same samples of this many batches every epoch, in the same order (no shuffling),
+    logging the loss at least once an epoch: a model that cannot drive it down has a bug (None: off)."""
 
     @property
     def active(self) -> bool:

@@ -214,8 +214,13 @@ class RunnerConfig(ConfigModel):
 
     @model_validator(mode="after")
     def _fast_dev_run(self) -> RunnerConfig:
-        """``debug.fast_dev_run: N``: one epoch (or N iterations), validating at its end, no checkpoints."""
-        n, loop = self.debug.fast_dev_run, self.train_cfg
+        """``debug.fast_dev_run: N``: one epoch (or N iterations), validating at its end, no
+        checkpoints. It and ``debug.overfit_batches: N`` log the loss at least every N iterations."""
+        n, loop, logger = self.debug.fast_dev_run, self.train_cfg, self.default_hooks.logger
+        every = min(x for x in (n, self.debug.overfit_batches, 10**9) if x is not None)
+        if logger is not None and logger.interval > every:
+            hooks = {"logger": logger.model_copy(update={"interval": every})}
+            self.default_hooks = self.default_hooks.model_copy(update=hooks)
         if n is None:
             return self
         if loop is not None:
