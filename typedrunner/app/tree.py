@@ -39,7 +39,6 @@ __all__ = [
     "BASE_NAME",
     "CliOptions",
     "base_tree",
-    "closed_model_at",
     "give_open_part",
     "holds_generated_default",
     "open_parts",
@@ -178,23 +177,6 @@ def _prune(data: Mapping[str, Any], base: Mapping[str, Any], keep: frozenset[str
                 continue
         out[key] = value
     return out
-
-
-def closed_model_at(path: Sequence[str]) -> type[BaseModel] | None:
-    """The schema model of the closed section at ``path`` (``()``: ``RunnerConfig``), or None when
-    ``path`` is not a closed section."""
-    model: type[BaseModel] = RunnerConfig
-    node: Any = _base()
-    for part in path:
-        if not isinstance(node, dict) or not isinstance(node.get(part), dict):
-            return None
-        node = node[part]
-        field = next((f for n, f in model.model_fields.items() if (f.alias or n) == part), None)
-        inner = _fixed_model(field.annotation) if field is not None else None
-        if inner is None:
-            return None
-        model = inner
-    return model
 
 
 def section_fields(path: Sequence[str]) -> list[str]:
