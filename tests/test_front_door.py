@@ -90,10 +90,10 @@ def test_fields_override_without_plus(tmp_path: Path) -> None:
 
 def test_plus_on_a_field_that_now_has_a_default_still_sets_it(tmp_path: Path) -> None:
     """``+default_hooks.checkpoint.save_last=false`` was needed before the defaults were in the tree."""
-    config, _ = to_runner_config(
-        compose(["+experiment=mlp", f"work_dir={tmp_path}", "+default_hooks.checkpoint.save_last=false"])
-    )
+    overrides = ["+experiment=mlp", f"work_dir={tmp_path}", "+default_hooks.checkpoint.save_last=false"]
+    config, _ = to_runner_config(compose([*overrides, "+default_hooks.timer=null"]))
     assert config.default_hooks.checkpoint is not None and config.default_hooks.checkpoint.save_last is False
+    assert config.default_hooks.timer is None  # a whole hook that held its defaults
 
 
 def test_a_section_no_file_gives_is_given_by_its_override(tmp_path: Path) -> None:

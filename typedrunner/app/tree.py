@@ -206,8 +206,8 @@ def open_parts(cfg: Any, base: Mapping[str, Any] | None = None) -> None:
 
 
 def holds_generated_default(cfg: Any, key: str) -> bool:
-    """Whether the composed ``cfg`` holds, at the dotted ``key``, a closed section's field whose
-    value is still the generated default."""
+    """Whether the composed ``cfg`` holds, at the dotted ``key``, a closed section's field (or a
+    whole closed section, such as a hook) whose value is still the generated default."""
     from omegaconf import OmegaConf
 
     node: Any = _base()
@@ -215,10 +215,10 @@ def holds_generated_default(cfg: Any, key: str) -> bool:
         if not isinstance(node, dict) or part not in node:
             return False
         node = node[part]
-    if isinstance(node, dict):
-        return False
     try:
         value = OmegaConf.select(cfg, key, throw_on_missing=False, throw_on_resolution_failure=False)
+        if OmegaConf.is_config(value):  # a closed section (a hook): all of it still the defaults
+            value = OmegaConf.to_container(value, resolve=False)
     except Exception:  # a key Hydra cannot select: let Hydra report it
         return False
     return _same(value, node)
