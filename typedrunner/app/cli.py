@@ -43,9 +43,15 @@ def _task(cfg: Any) -> float | None:
     hydra_cfg = HydraConfig.get()
     output_dir = Path(hydra_cfg.runtime.output_dir)
     _route_logs(hydra_cfg.runtime.choices.get("hydra/job_logging"))
+    if cfg.get("help") is not None:
+        _section_help(str(cfg.get("help")))
+        return None
     try:
         try:
             config, options = to_runner_config(cfg)
+            if options.print_config:
+                print(_validated_yaml(config), end="")
+                return None
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 job_name = hydra_cfg.job.override_dirname[:200] or f"job {hydra_cfg.job.num}"
                 config = for_sweep_job(config, Path(hydra_cfg.sweep.dir), job_name)
@@ -92,6 +98,32 @@ def _route_logs(job_logging: str | None) -> None:
     from typedrunner.parts.logging import LOGGER_NAME
 
     logging.getLogger(LOGGER_NAME).propagate = job_logging != "none"
+
+
+def _section_help(section: str) -> None:
+    """``help=SECTION``: that section's fields, types, defaults and docstrings (exit 2 for a name
+    that is not a section)."""
+    from typedrunner.app.help import schema_help, section_names
+    from typedrunner.errors import did_you_mean
+
+    try:
+        print(schema_help(section))
+    except KeyError:
+        print(
+            f"help: {section!r} is not a section{did_you_mean(section, section_names())} "
+            f"(sections: {', '.join(section_names())})",
+            file=sys.stderr,
+        )
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(EXIT_INVALID)
+
+
+def _validated_yaml(config: Any) -> str:
+    """``print_config=true``: the validated config, every default filled in (``config.json``'s content)."""
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_yaml(OmegaConf.create(config.model_dump(mode="json")))
 
 
 def _check_objective(objective: str | None, metric_names: dict[str, list[str]]) -> None:
@@ -254,7 +286,9 @@ def main() -> None:
 
     from typedrunner.app.compose import load_python_configs
     from typedrunner.app.hydra_trust import checking_hydra_targets
+    from typedrunner.app.hydra_store import install
 
+    install()  # every schema field in Hydra's tree (app/tree.py)
     load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
     app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
     original = hydra_utils.run_and_report
@@ -264,3 +298,14 @@ def main() -> None:
             app()
     finally:
         hydra_utils.run_and_report = original
+
+
+def _install_in_sweep_jobs() -> None:
+    """A sweep job in another process (joblib, submitit) composes its config there: it imports this
+    module to unpickle the task, and gets the generated tree and open parts here (app/hydra_store.py)."""
+    from typedrunner.app.hydra_store import install
+
+    install()
+
+
+_install_in_sweep_jobs()

@@ -6,14 +6,16 @@ Nothing past this module sees a ``DictConfig`` or a ``ListConfig``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Collection, Sequence
+from dataclasses import replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from typedrunner.app.hydra_store import install
+from typedrunner.app.tree import CliOptions, prune_defaults, section_fields
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import ConfigError, Problem, did_you_mean
 
@@ -30,21 +32,7 @@ __all__ = [
 ]
 
 # Keys of the composed config that steer the command line, not the Runner.
-CLI_KEYS = ("check", "strict", "objective", "direction")
-
-
-@dataclass(frozen=True)
-class CliOptions:
-    """The command line's own keys."""
-
-    check: bool = False
-    """Validate and probe, then exit without training."""
-    strict: bool = False
-    """Treat warnings (legal but likely wrong settings) as errors."""
-    objective: str | None = None
-    """The metric a sweep optimises (the task's return value) and its report ranks by (None: the first)."""
-    direction: Literal["maximize", "minimize"] = "maximize"
-    """Which way ``objective`` is better."""
+CLI_KEYS = ("check", "strict", "objective", "direction", "print_config", "help")
 
 
 def to_plain(cfg: DictConfig) -> dict[str, Any]:
@@ -68,8 +56,11 @@ def to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
 
 
 def _to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
-    data = to_plain(cfg)
-    flags = {key: data.pop(key, False) for key in ("check", "strict")}
+    # The generated defaults (app/tree.py) are the schema's own: validation sees what the files and
+    # the command line gave, and fills the defaults in again.
+    data = prune_defaults(to_plain(cfg))
+    flags = {key: data.pop(key, False) for key in ("check", "strict", "print_config")}
+    data.pop("help", None)  # handled before validation (cli.py)
     bad = [Problem(key, "must be true or false", value) for key, value in flags.items() if not isinstance(value, bool)]
     objective, direction = data.pop("objective", None), data.pop("direction", "maximize")
     if objective is not None and not isinstance(objective, str):
@@ -79,7 +70,11 @@ def _to_runner_config(cfg: DictConfig) -> tuple[RunnerConfig, CliOptions]:
     if bad:
         raise ConfigError(bad)
     options = CliOptions(
-        check=bool(flags["check"]), strict=bool(flags["strict"]), objective=objective, direction=direction
+        check=bool(flags["check"]),
+        strict=bool(flags["strict"]),
+        objective=objective,
+        direction=direction,
+        print_config=bool(flags["print_config"]),
     )
     return RunnerConfig.from_dict(data), options
 
@@ -95,6 +90,7 @@ def compose(overrides: Sequence[str] = (), config_dir: str | None = None) -> Dic
         # conf/config.yaml points work_dir at Hydra's run directory, which exists only inside a
         # Hydra run: outside one, fall back to RunnerConfig's default (work_dirs/<experiment_name>).
         overrides.append("work_dir=null")
+    install()
     load_python_configs(Path(directory))
     with initialize_config_dir(config_dir=directory, version_base="1.3"):
         return hydra_compose(config_name="config", overrides=overrides, return_hydra_config=False)
@@ -127,6 +123,9 @@ def composition_problems(error: BaseException, overrides: Sequence[str] = ()) ->
     for found in (error, cause):
         if type(found).__module__.startswith("yaml."):  # PyYAML's errors (OmegaConf loads with it)
             return [Problem("", _yaml_message(found))]
+    unknown = _unknown_key(cause, overrides) if isinstance(error, HydraException) else None
+    if unknown is not None:
+        return [unknown]
     if isinstance(error, HydraException) and isinstance(cause, OmegaConfBaseException):
         first = str(error).splitlines()[0]
         problem = _omegaconf_problem(cause, overrides)
@@ -138,6 +137,29 @@ def composition_problems(error: BaseException, overrides: Sequence[str] = ()) ->
         lines = [line.strip() for line in str(error).splitlines() if line.strip()]
         return [Problem("", "; ".join(lines[:3]) or type(error).__name__)]
     return None
+
+
+def _unknown_key(cause: BaseException | None, overrides: Sequence[str]) -> Problem | None:
+    """An override of a key that is not in a closed section of the tree (``randomness.sed=0``):
+    the schema's fields there, with a did-you-mean."""
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+
+    if not isinstance(cause, (ConfigAttributeError, ConfigKeyError)) or "is not in struct" not in str(cause):
+        return None
+    path = str(getattr(cause, "full_key", None) or "")
+    parent, _, key = path.rpartition(".")
+    if not key or path.startswith("hydra."):
+        return None
+    names = section_fields(parent.split(".") if parent else [])
+    if not names:
+        return None
+    hint = did_you_mean(key, names) or (
+        f"; the keys here are {', '.join(names)}"
+        if parent
+        else ": not a Runner argument nor a command-line key (python -m typedrunner --help lists them)"
+    )
+    source = next((f"command-line override {o!r}" for o in overrides if _override_key(o) == path), None)
+    return Problem(path, f"unknown key{hint}", source=source)
 
 
 def _omegaconf_problem(error: OmegaConfBaseException, overrides: Sequence[str]) -> Problem:
@@ -189,7 +211,9 @@ def annotate_sources(problems: Sequence[Problem], hydra_cfg: Any, conf_dir: Path
     for problem in problems:
         interpolating = _interpolating(problem.message, overrides)
         source = problem.source or (
-            f"command-line override {interpolating!r}" if interpolating else _source_of(problem.path, overrides, files)
+            f"command-line override {interpolating!r}"
+            if interpolating
+            else _source_of(problem.path, overrides, files, {str(k) for k in given})
         )
         out.append(replace(problem, source=source))
     return out
@@ -239,12 +263,17 @@ def _defines(contents: Any, parts: list[str]) -> bool:
     return True
 
 
-def _source_of(path: str, overrides: list[str], files: list[tuple[str, str, dict[str, Any]]]) -> str | None:
+def _source_of(
+    path: str, overrides: list[str], files: list[tuple[str, str, dict[str, Any]]], groups: Collection[str] = ()
+) -> str | None:
+    """The command-line override that set ``path`` (overrides apply after every file), else the
+    last config-group file that sets it. An override of a config group (``optim_wrapper=sgd``,
+    ``+experiment=mlp``) picks a file; that file is the source."""
     if not path:
         return None
     for override in reversed(overrides):
         key = _override_key(override)
-        if "=" in override and "." in key and _covers(key, path):
+        if "=" in override and key not in groups and _covers(key, path):
             return f"command-line override {override!r}"
     parts = [p for p in path.replace("[", ".").replace("]", "").split(".") if p]
     for label, package, contents in reversed(files):
@@ -272,6 +301,8 @@ def register_experiment(name: str, config: RunnerConfig, *, keep_work_dir: bool 
     from hydra.core.config_store import ConfigStore
 
     data = config.model_dump(mode="json")
+    if not config.debug.active:
+        data.pop("debug")  # else it would undo debug=fast, which the defaults list puts before experiments
     if not keep_work_dir:
         data.pop("work_dir", None)
     ConfigStore.instance().store(group="experiment", name=name, node=data, package="_global_", provider="typedrunner")

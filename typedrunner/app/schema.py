@@ -46,6 +46,11 @@ _CLI_PROPERTIES: dict[str, Any] = {
     "strict": {"type": "boolean", "description": "Treat warnings (legal but likely wrong settings) as errors."},
     "objective": {"type": ["string", "null"], "description": "The metric a sweep optimises and its report ranks by."},
     "direction": {"enum": ["maximize", "minimize"], "description": "Which way the objective is better."},
+    "print_config": {
+        "type": "boolean",
+        "description": "Print the validated config, every default filled in; train nothing.",
+    },
+    "help": {"type": ["string", "null"], "description": "Print one section's fields, types, defaults and docstrings."},
 }
 if set(_CLI_PROPERTIES) != set(CLI_KEYS):  # pragma: no cover - a new command-line key needs its entry
     raise RuntimeError(f"schema.py: describe the command-line keys {sorted(set(CLI_KEYS) - set(_CLI_PROPERTIES))}")

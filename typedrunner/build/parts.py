@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sized
 from typing import Any
 
 import torch
 from torch import nn
 from torch.utils.data import DataLoader as TorchDataLoader
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Dataset, Sampler, Subset
 
 from typedrunner import config as C
 from typedrunner.config.data import DataLoaderField
@@ -50,19 +51,35 @@ def build_model(spec: Any) -> nn.Module:
 
 
 def build_dataloader(
-    cfg: DataLoaderField, path: str, seed: int | None, pin_memory_ok: bool, start_method: str | None = None
+    cfg: DataLoaderField,
+    path: str,
+    seed: int | None,
+    pin_memory_ok: bool,
+    start_method: str | None = None,
+    batches: int | None = None,
+    in_order: bool = False,
 ) -> TorchDataLoader[Any]:
-    """A torch ``DataLoader`` from its config (a built one is returned as is)."""
+    """A torch ``DataLoader`` from its config (a built one is returned as is). ``batches``: over the
+    samples of the first that many batches only (``debug.limit_*``); ``in_order``: unshuffled."""
     if isinstance(cfg, TorchDataLoader):  # the manual style: a built torch DataLoader, used as is
+        if batches is not None or in_order:
+            raise refuse(path, "debug's batch limits need a dataloader config, not a built torch DataLoader")
         return cfg
     if not isinstance(cfg, C.DataLoader):
         raise refuse(path, f"expected a dataloader config or a built torch DataLoader, not {type(cfg).__name__}")
     dataset: Dataset[Any] = build_object(cfg.dataset, f"{path}.dataset", Dataset)
+    if batches is not None:
+        if not isinstance(dataset, Sized):
+            raise refuse(f"{path}.dataset", "debug's batch limits need a dataset with a length")
+        dataset = Subset(dataset, range(min(len(dataset), batches * cfg.batch_size)))
     sampler_cfg = cfg.sampler_config()
     sampler: Sampler[int]
     if isinstance(sampler_cfg, C.DefaultSampler):
         sampler_seed = sampler_cfg.seed if sampler_cfg.seed is not None else seed
-        sampler = DefaultSampler(dataset, shuffle=sampler_cfg.shuffle, seed=sampler_seed, round_up=sampler_cfg.round_up)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+        shuffle = sampler_cfg.shuffle and not in_order
+        sampler = DefaultSampler(dataset, shuffle=shuffle, seed=sampler_seed, round_up=sampler_cfg.round_up)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    elif in_order:
+        raise refuse(f"{path}.sampler", "debug.overfit_batches needs the DefaultSampler (it turns shuffling off)")
     elif isinstance(sampler_cfg, Lazy):
         sampler = sampler_cfg.build(dataset)
     else:

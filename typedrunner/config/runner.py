@@ -11,6 +11,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 
 from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
+from typedrunner.config.debug import DebugCfg
 from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
 from typedrunner.config.evaluator import Evaluator, MetricField
 from typedrunner.config.hooks import DefaultHooks, HookField
@@ -136,6 +137,8 @@ class RunnerConfig(ConfigModel):
     """Learning-rate scaling with the batch size."""
     custom_imports: list[str] = Field(default_factory=list)
     """Modules imported before validation (they register user classes)."""
+    debug: DebugCfg = Field(default_factory=DebugCfg)
+    """Short debugging runs: ``fast_dev_run``, ``limit_*_batches``, ``overfit_batches`` (the ``debug`` group sets them)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -208,6 +211,27 @@ class RunnerConfig(ConfigModel):
             raise ValueError(
                 "optim_wrapper has several optimizers: give param_scheduler per optimizer, {name: [...], ...}"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _fast_dev_run(self) -> RunnerConfig:
+        """``debug.fast_dev_run: N``: one epoch (or N iterations), validating at its end, no
+        checkpoints. It and ``debug.overfit_batches: N`` log the loss at least every N iterations."""
+        n, loop, logger = self.debug.fast_dev_run, self.train_cfg, self.default_hooks.logger
+        every = min(x for x in (n, self.debug.overfit_batches, 10**9) if x is not None)
+        if logger is not None and logger.interval > every:
+            hooks = {"logger": logger.model_copy(update={"interval": every})}
+            self.default_hooks = self.default_hooks.model_copy(update=hooks)
+        if n is None:
+            return self
+        if loop is not None:
+            short = (
+                {"max_epochs": 1, "val_begin": 1, "val_interval": 1}
+                if loop.by_epoch
+                else dict.fromkeys(("max_iters", "val_begin", "val_interval"), n)
+            )
+            self.train_cfg = loop.model_copy(update={**short, "dynamic_intervals": []})
+        self.default_hooks = self.default_hooks.model_copy(update={"checkpoint": None})
         return self
 
     def scheduler_groups(self) -> list[tuple[str, str, list[SchedulerConfig]]]:

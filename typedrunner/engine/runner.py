@@ -107,12 +107,23 @@ class Runner:
 
         # 4. Data and evaluation.
         pin_ok, start = self.device.type == "cuda", cfg.env_cfg.mp_cfg.mp_start_method
+        debug, overfit = cfg.debug, cfg.debug.overfit_batches is not None
         loaders: dict[str, TorchDataLoader[Any] | None] = {
-            key: build.build_dataloader(spec, key, self.seed, pin_ok, start) if spec is not None else None
-            for key, spec in (
-                ("train_dataloader", cfg.train_dataloader),
-                ("val_dataloader", cfg.val_dataloader),
-                ("test_dataloader", cfg.test_dataloader),
+            f"{stage}_dataloader": build.build_dataloader(
+                spec,
+                f"{stage}_dataloader",
+                self.seed,
+                pin_ok,
+                start,
+                debug.batches(stage),
+                overfit and stage == "train",
+            )
+            if spec is not None
+            else None
+            for stage, spec in (
+                ("train", cfg.train_dataloader),
+                ("val", cfg.val_dataloader),
+                ("test", cfg.test_dataloader),
             )
         }
         self.train_dataloader = loaders["train_dataloader"]
