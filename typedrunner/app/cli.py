@@ -285,8 +285,8 @@ def main() -> None:
     import hydra._internal.utils as hydra_utils  # run_and_report: where Hydra turns errors into exit 1
 
     from typedrunner.app.compose import load_python_configs
-    from typedrunner.app.hydra_trust import checking_hydra_targets
     from typedrunner.app.hydra_store import install
+    from typedrunner.app.hydra_trust import checking_hydra_targets
 
     install()  # every schema field in Hydra's tree (app/tree.py)
     load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore

@@ -17,17 +17,17 @@ __all__ = ["DebugCfg"]
 class DebugCfg(ConfigModel):
     """``debug``: shorten a run to check that everything fits together."""
 
-    fast_dev_run: int | None = Field(None, ge=1)
+    fast_dev_run: int | None = Field(default=None, ge=1)
     """Run this many batches of train, val and test data, one epoch (or this many iterations), no
     checkpoints, the loss logged every batch or so, and schedules that would never fire reported as
     warnings (None: off)."""
-    limit_train_batches: int | None = Field(None, ge=1)
+    limit_train_batches: int | None = Field(default=None, ge=1)
     """Train on only the samples of this many batches per epoch (None: all)."""
-    limit_val_batches: int | None = Field(None, ge=1)
+    limit_val_batches: int | None = Field(default=None, ge=1)
     """Validate on only the samples of this many batches (None: all)."""
-    limit_test_batches: int | None = Field(None, ge=1)
+    limit_test_batches: int | None = Field(default=None, ge=1)
     """Test on only the samples of this many batches (None: all)."""
-    overfit_batches: int | None = Field(None, ge=1)
+    overfit_batches: int | None = Field(default=None, ge=1)
     """Train on the same samples of this many batches every epoch, in the same order (no shuffling),
     logging the loss at least once an epoch: a model that cannot drive it down has a bug (None: off)."""
 

@@ -225,7 +225,7 @@ class RunnerConfig(ConfigModel):
         if n is None:
             return self
         if loop is not None:
-            short = (
+            short: dict[str, Any] = (
                 {"max_epochs": 1, "val_begin": 1, "val_interval": 1}
                 if loop.by_epoch
                 else dict.fromkeys(("max_iters", "val_begin", "val_interval"), n)

@@ -146,7 +146,7 @@ class RunLogger:
         self._std = logging.getLogger(LOGGER_NAME)
         if self._std.level == logging.NOTSET or getattr(self._std, "_typedrunner_level", False):
             self._std.setLevel(self._level)  # log_level, unless a user's logging config set this logger's level
-            self._std._typedrunner_level = True  # type: ignore[attr-defined]
+            self._std._typedrunner_level = True  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
         self._extra = {"typedrunner_run": id(self)}
         self._bound = structlog.wrap_logger(
             self._std,
