@@ -50,8 +50,33 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
         "machines, where `pip install torch==2.13.0` (the tested line) is a CPU build"
     ),
     # A short tour
-    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=3 optim_wrapper.optimizer.lr=0.01": RunBy(
+    "python -m typedrunner +experiment=mlp debug=fast optim_wrapper.optimizer.lr=0.01": RunBy(
+        "tests/test_front_door.py::test_debug_fast_trains_two_batches_one_epoch_no_checkpoints", "as written"
+    ),
+    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=3 'param_scheduler.milestones=[1,2]' randomness.seed=0": RunBy(
         _README + "test_the_tour_override", _SMALL
+    ),
+    "python -m typedrunner +experiment=mlp print_config=true": RunBy(
+        "tests/test_front_door.py::test_print_config_prints_the_validated_config_and_trains_nothing"
+    ),
+    "python -m typedrunner --help": RunBy(
+        "tests/test_front_door.py::test_help_lists_every_field_with_type_default_and_docstring"
+    ),
+    "python -m typedrunner help=optim_wrapper": RunBy("tests/test_front_door.py::test_help_of_one_section"),
+    "python -m typedrunner +experiment=mlp randomness.sed=0": RunBy(
+        "tests/test_front_door.py::test_unknown_keys_and_bad_syntax_exit_2_with_the_path", "its output is checked there"
+    ),
+    "python -m typedrunner.plot outputs/mlp/2026-12-03_18-41-03 outputs/mlp/2026-12-03_18-52-10 -o compare.png": RunBy(
+        "tests/test_curves.py::test_plot_command_overlays_runs", "the plot command's main() on two runs the test trains"
+    ),
+    "python -m typedrunner +experiment=mlp visualizer=tensorboard": RunBy(
+        "tests/test_visualizer.py::test_tensorboard_event_files_hold_every_logged_scalar",
+        "as a two-job sweep with every backend, small data",
+    ),
+    "python -m typedrunner +experiment=mlp visualizer=tensorboard "
+    "'visualizer.vis_backends=[{type: TensorboardVisBackend}, {type: MLflowVisBackend}]'": RunBy(
+        "tests/test_visualizer.py::test_mlflow_runs_of_a_sweep_share_one_experiment",
+        "as a two-job sweep with every backend, small data",
     ),
     "python -m typedrunner +experiment=mlp optim_wrapper=sgd param_scheduler=cosine": RunBy(
         _README + "test_the_tour_group_options", _SMALL
@@ -63,8 +88,8 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
     "python -m typedrunner +experiment=mlp check=true": RunBy(
         "tests/test_cli.py::test_check_validates_without_training", "with no scheduler and no workers"
     ),
-    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=0 +train_cfg.max_epoch=3 model.activation=gelu "
-    "+model.layerz=3 param_scheduler.type=MultiStepLRR": RunBy(
+    "python -m typedrunner +experiment=mlp train_cfg.max_epochs=0 train_cfg.max_epoch=3 model.activation=gelu "
+    "model.layerz=3 param_scheduler.type=MultiStepLRR": RunBy(
         _README + "test_the_printed_output_is_what_the_program_prints", "exactly, and its output compared"
     ),
     "python -m typedrunner -m +experiment=mlp optim_wrapper.optimizer.lr=1e-3,1e-2 model.layers=2,4": RunBy(

@@ -195,11 +195,6 @@ def test_the_main_job(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     assert '"epochs": 10' in (run_dir / "summary.json").read_text()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 11 item 4 (another branch): the seed's milestones [4, 8] never fire in 3 epochs, so this tour "
-    "command exits 2; it passes once the README's tour command or a debug preset makes a short run valid",
-)
 def test_the_tour_override(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     command = _command("python -m typedrunner +experiment=mlp train_cfg.max_epochs=3")
     result = run_readme(command, subprocess_env, *SMALL, f"hydra.run.dir={tmp_path / 'run'}")
