@@ -6,11 +6,13 @@ Fixtures live in ``tests/conftest.py``; no test module imports another test modu
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import pytest
 import torch
@@ -449,3 +451,59 @@ class SelfLoggingModel(ToyModel):
         if mode == "loss":
             Visualizer.get_current_instance().add_scalars({"batch_size": float(len(data))}, mode="model")
         return super().forward(data, labels, mode)
+
+
+class BackgroundCli:
+    """``python -m typedrunner`` running in the background, its output going to files; with
+    ``own_session``, in its own process group (as under SLURM), which a timeout kills whole."""
+
+    def __init__(self, args: list[str], env: dict[str, str], logs: Path, own_session: bool = False) -> None:
+        logs.mkdir(parents=True, exist_ok=True)
+        self.stdout_path, self.stderr_path = logs / "stdout.txt", logs / "stderr.txt"
+        self._files: list[IO[str]] = [open(self.stdout_path, "w"), open(self.stderr_path, "w")]  # noqa: SIM115
+        self.own_session = own_session
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "typedrunner", *args],
+            cwd=REPO,
+            env=env,
+            stdout=self._files[0],
+            stderr=self._files[1],
+            text=True,
+            start_new_session=own_session,
+        )
+
+    def output(self) -> tuple[str, str]:
+        return self.stdout_path.read_text(encoding="utf-8"), self.stderr_path.read_text(encoding="utf-8")
+
+    def explain(self) -> str:
+        out, err = self.output()
+        return f"exit {self.process.returncode}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}"
+
+    def _kill(self) -> None:
+        if self.own_session:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        else:
+            self.process.kill()
+        self.process.wait()
+
+    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
+        """Poll ``condition``; fail if the process exits first (or never gets there)."""
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process.poll() is not None:
+                pytest.fail(f"exited before {what}: {self.explain()}")
+            if time.monotonic() > deadline:
+                self._kill()
+                pytest.fail(f"{what}: not within {timeout} s: {self.explain()}")
+            time.sleep(0.002)
+
+    def wait(self, timeout: float = 300) -> int:
+        try:
+            code = self.process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self._kill()
+            pytest.fail(f"did not exit within {timeout} s: {self.explain()}")
+        finally:
+            for f in self._files:
+                f.close()
+        return code

@@ -15,16 +15,10 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
-import pytest
-
-from tests.helpers import REPO, explain, plugin_cli_env, read_checkpoint, resolved_pointer, run_cli
+from tests.helpers import BackgroundCli, explain, plugin_cli_env, read_checkpoint, resolved_pointer, run_cli
 
 PLUGINS = "preemption_plugins"
 PLUGINS_SOURCE = '''
@@ -105,58 +99,12 @@ FULL_PASS_S = 800 * 0.05 / 2
 """What one validation pass takes with its 2 workers (at least)."""
 
 
-class Cli:
-    """``python -m typedrunner`` in the background, in its own process group (as under SLURM)."""
-
-    def __init__(self, args: list[str], env: dict[str, str], logs: Path) -> None:
-        logs.mkdir(parents=True, exist_ok=True)
-        self.stdout_path, self.stderr_path = logs / "stdout.txt", logs / "stderr.txt"
-        self._files: list[IO[str]] = [open(self.stdout_path, "w"), open(self.stderr_path, "w")]  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "typedrunner", *args],
-            cwd=REPO,
-            env=env,
-            stdout=self._files[0],
-            stderr=self._files[1],
-            text=True,
-            start_new_session=True,
-        )
-
-    def explain(self) -> str:
-        out = self.stdout_path.read_text(encoding="utf-8")
-        err = self.stderr_path.read_text(encoding="utf-8")
-        return f"exit {self.process.returncode}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}"
-
-    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.process.poll() is not None:
-                pytest.fail(f"exited before {what}: {self.explain()}")
-            if time.monotonic() > deadline:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-                pytest.fail(f"{what}: not within {timeout} s: {self.explain()}")
-            time.sleep(0.01)
-
-    def wait(self, timeout: float = 120) -> int:
-        try:
-            code = self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-            pytest.fail(f"did not exit within {timeout} s: {self.explain()}")
-        finally:
-            for f in self._files:
-                f.close()
-        return code
-
-
-def _stop_during_validation(tmp_path: Path, whole_group: bool) -> tuple[Cli, Path, float]:
+def _stop_during_validation(tmp_path: Path, whole_group: bool) -> tuple[BackgroundCli, Path, float]:
     """Start the run, wait until the first validation pass is loading data in its workers, send
     SIGTERM (to the process group, or to the main process only); return the exited run, its run
     directory and the seconds between the signal and the exit."""
     run_dir = tmp_path / "run"
-    cli = Cli(_args(run_dir), _env(tmp_path), tmp_path / "logs")
+    cli = BackgroundCli(_args(run_dir), _env(tmp_path), tmp_path / "logs", own_session=True)
     started = tmp_path / "validation_started"
     cli.wait_until(started.is_file, "the validation workers started loading")
     time.sleep(0.5)  # well inside the 20 s pass
@@ -171,7 +119,7 @@ def _stop_during_validation(tmp_path: Path, whole_group: bool) -> tuple[Cli, Pat
     return cli, run_dir, took
 
 
-def _assert_stopped_and_resumes(cli: Cli, run_dir: Path, tmp_path: Path) -> None:
+def _assert_stopped_and_resumes(cli: BackgroundCli, run_dir: Path, tmp_path: Path) -> None:
     """One stopped checkpoint of the training state after epoch 1 (4 iterations), named in the
     output; resuming from it validates epoch 1 again and finishes the run."""
     err = cli.stderr_path.read_text(encoding="utf-8")
@@ -231,7 +179,7 @@ def test_a_hanging_sample_with_a_dataloader_timeout_exits_1_naming_it(tmp_path: 
         "train_cfg.val_begin=1",
         f"hydra.run.dir={run_dir}",
     ]
-    cli = Cli(args, _env(tmp_path), tmp_path / "logs")
+    cli = BackgroundCli(args, _env(tmp_path), tmp_path / "logs", own_session=True)
     try:
         code = cli.wait(timeout=90)
         err = cli.stderr_path.read_text(encoding="utf-8")

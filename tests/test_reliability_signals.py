@@ -9,19 +9,15 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
 
 import pytest
 from torch import Tensor
 
 from tests.helpers import (
     PLUGINS,
-    REPO,
+    BackgroundCli,
     SendSignal,
     checkpoint_weights,
     explain,
@@ -36,50 +32,6 @@ from tests.helpers import (
 )
 from typedrunner.errors import TrainingStopped
 from typedrunner.runner import Runner
-
-
-class Cli:
-    """``python -m typedrunner`` running in the background, its output going to files."""
-
-    def __init__(self, args: list[str], env: dict[str, str], logs: Path) -> None:
-        logs.mkdir(parents=True, exist_ok=True)
-        self.stdout_path, self.stderr_path = logs / "stdout.txt", logs / "stderr.txt"
-        self._files: list[IO[str]] = [open(self.stdout_path, "w"), open(self.stderr_path, "w")]  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "typedrunner", *args],
-            cwd=REPO,
-            env=env,
-            stdout=self._files[0],
-            stderr=self._files[1],
-            text=True,
-        )
-
-    def output(self) -> tuple[str, str]:
-        return self.stdout_path.read_text(encoding="utf-8"), self.stderr_path.read_text(encoding="utf-8")
-
-    def explain(self) -> str:
-        out, err = self.output()
-        return f"exit {self.process.returncode}\n--- stdout ---\n{out[-3000:]}\n--- stderr ---\n{err[-3000:]}"
-
-    def wait_until(self, condition: Callable[[], bool], what: str, timeout: float = 120) -> None:
-        """Poll ``condition``; fail if the process exits first (or never gets there)."""
-        deadline = time.monotonic() + timeout
-        while not condition():
-            if self.process.poll() is not None:
-                pytest.fail(f"exited before {what}: {self.explain()}")
-            if time.monotonic() > deadline:
-                self.process.kill()
-                self.process.wait()
-                pytest.fail(f"{what}: not within {timeout} s: {self.explain()}")
-            time.sleep(0.002)
-
-    def wait(self) -> int:
-        try:
-            code = self.process.wait(timeout=300)
-        finally:
-            for f in self._files:
-                f.close()
-        return code
 
 
 def _has_train_line(path: Path) -> Callable[[], bool]:
@@ -107,7 +59,7 @@ def test_cli_stops_on_a_signal_with_a_resumable_checkpoint(
 ) -> None:
     env = plugin_cli_env(write_plugins(tmp_path))
     run_dir = tmp_path / "run"
-    cli = Cli(mlp_args(run_dir), env, tmp_path / "logs")
+    cli = BackgroundCli(mlp_args(run_dir), env, tmp_path / "logs")
     cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
     cli.process.send_signal(signum)
     code = cli.wait()
@@ -136,7 +88,7 @@ def test_cli_stops_on_a_signal_with_a_resumable_checkpoint(
 def test_cli_second_sigterm_exits_at_once(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
     slow = ["+train_dataloader.dataset.delay=0.01", "default_hooks.logger.interval=1"]  # 0.6 s per iteration
-    cli = Cli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
+    cli = BackgroundCli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
     cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
     cli.process.send_signal(signal.SIGTERM)
     cli.wait_until(lambda: "SIGTERM received" in cli.output()[0], "the first SIGTERM was acknowledged")
