@@ -54,6 +54,8 @@ def wandb_records(path: Path) -> Iterator[Any]:
     chunks after a 7-byte ``:W&B`` header), parsed with wandb's own protobuf ``Record``."""
     from wandb.proto import wandb_internal_pb2
 
+    protos: Any = wandb_internal_pb2  # generated protobuf code: no attributes for type checkers
+
     data = path.read_bytes()
     assert data[:4] == b":W&B", data[:7]
     pos, block, pending = 7, 32768, b""
@@ -69,7 +71,7 @@ def wandb_records(path: Path) -> Iterator[Any]:
         chunk, pos = data[pos + 7 : pos + 7 + length], pos + 7 + length
         pending = chunk if kind in (1, 2) else pending + chunk
         if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
+            record = protos.Record()
             record.ParseFromString(pending)
             yield record
 
