@@ -117,6 +117,8 @@ class Typo:
 TYPOS = [
     Typo("config.yaml", "experiment_name", rename="experiment_nam"),
     Typo("data/rings.yaml", "train_dataloader.batch_size", rename="batch_sise"),
+    Typo("debug/fast.yaml", "fast_dev_run", rename="fast_dev_runn"),
+    Typo("debug/overfit.yaml", "overfit_batches", rename="overfit_batchs"),
     Typo("data/rings.yaml", "val_dataloader.dataset.size", rename="sise"),
     Typo("data/rings.yaml", "train_dataloader.sampler.type", value="DefaultSamplerr"),
     Typo("data/rings.yaml", "train_dataloader.sampler.shuffle", rename="shufle"),
@@ -136,6 +138,10 @@ TYPOS = [
     Typo("param_scheduler/multistep.yaml", "milestones", rename="milestonez"),
     Typo("param_scheduler/multistep.yaml", "type", value="MultiStepLRR"),
     Typo("val_evaluator/accuracy.yaml", "type", value="Acuracy"),
+    Typo("visualizer/local.yaml", "vis_backends", rename="vis_backend"),
+    Typo("visualizer/mlflow.yaml", "vis_backends.1.tracking_uri", rename="tracking_url"),
+    Typo("visualizer/tensorboard.yaml", "vis_backends.1.type", value="TensorBoardVisBackend"),
+    Typo("visualizer/wandb.yaml", "vis_backends.1.mode", value="offlne"),
 ]
 
 

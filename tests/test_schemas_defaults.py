@@ -78,13 +78,16 @@ MMENGINE_RUNNER_ARGS = {
     "auto_scale_lr",
     "custom_imports",
 }
+TYPEDRUNNER_ONLY_ARGS = {
+    "debug",  # Lightning's fast_dev_run / limit_*_batches / overfit_batches: MMEngine's Runner has no such knob
+}
 
 
 # --------------------------------------------------------------------------------------------
 # Defaults
 # --------------------------------------------------------------------------------------------
 def test_runner_config_has_exactly_mmengine_runner_arguments() -> None:
-    assert set(RunnerConfig.model_fields) == MMENGINE_RUNNER_ARGS
+    assert set(RunnerConfig.model_fields) == MMENGINE_RUNNER_ARGS | TYPEDRUNNER_ONLY_ARGS
 
 
 def test_runner_config_defaults() -> None:
@@ -166,7 +169,7 @@ DEFAULTS: list[tuple[Callable[[], PydanticModel], dict[str, Any]]] = [
     ),
     (lambda: Randomness(), {"seed": None, "deterministic": False, "diff_rank_seed": False}),
     (lambda: AutoScaleLR(), {"enable": False, "base_batch_size": None}),
-    (lambda: LogProcessor(), {"window_size": 10, "by_epoch": True, "num_digits": 4}),
+    (lambda: LogProcessor(), {"window_size": 10, "by_epoch": True, "num_digits": 4, "progress": "auto"}),
     (lambda: ClipGrad(max_norm=1.0), {"type": "norm", "max_norm": 1.0, "norm_type": 2.0, "clip_value": None}),
     (
         lambda: CheckpointHook(),
