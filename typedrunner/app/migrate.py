@@ -89,6 +89,11 @@ def convert(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """The config as typedrunner keys, and one ``key: reason`` line per thing left out."""
     data = _mmengine_names(values)
     notes: list[str] = []
+    imports = data.get("custom_imports")
+    if isinstance(imports, dict) and isinstance(imports.get("imports", []), (list, tuple)):
+        # MMEngine's {imports: [...]} as typedrunner spells it: a list (Hydra's generated tree holds a
+        # list there, so the mapping would not compose)
+        data["custom_imports"] = list(imports.get("imports", []))
     for key in list(data):
         if key in _LEFT_OUT:
             notes.append(f"{key}: {_LEFT_OUT[key]}")
