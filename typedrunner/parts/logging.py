@@ -33,11 +33,22 @@ def _round_floats(digits: int) -> structlog.types.Processor:
     return processor
 
 
-class RunLogger:
-    """Console + ``run.log`` (human) + ``scalars.jsonl`` (machine) for one run."""
+def _rank_tag(rank: int) -> structlog.types.Processor:
+    def processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        return {**event, "rank": rank}
 
-    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None) -> None:
-        self._level = _LEVELS[level]
+    return processor
+
+
+class RunLogger:
+    """Console + ``run.log`` (human) + ``scalars.jsonl`` (machine) for one run.
+
+    ``rank``: a process other than rank 0 logs warnings and errors only, tagged with its rank (rank 0
+    writes the run's files and logs the rest)."""
+
+    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None, rank: int = 0) -> None:
+        self._level = _LEVELS[level] if rank == 0 else max(_LEVELS[level], logging.WARNING)
+        self._rank = rank
         self._digits = num_digits
         self._files: list[TextIO] = []
         self._human = [self._console_logger(stream or sys.stdout, colors=(stream or sys.stdout).isatty())]
@@ -48,6 +59,7 @@ class RunLogger:
             structlog.PrintLogger(file=stream),
             wrapper_class=structlog.make_filtering_bound_logger(self._level),
             processors=[
+                *([_rank_tag(self._rank)] if self._rank else []),
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="%Y-%m-%d %H:%M:%S", utc=False),
                 _round_floats(self._digits),

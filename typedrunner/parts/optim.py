@@ -46,10 +46,21 @@ class OptimWrapper:
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
 
+    def should_sync(self) -> bool:
+        """Whether the next ``update_params`` steps the optimizer (so DDP must reduce the gradients)."""
+        counts, upcoming = self.accumulative_counts, self.calls + 1
+        return counts == 1 or upcoming % counts == 0 or upcoming == self.max_calls
+
     @contextlib.contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:
-        """The context the forward pass runs in (autocast for AMP; nothing here)."""
-        yield
+        """The context the forward pass runs in: DDP's ``no_sync`` on the steps that only accumulate
+        gradients (MMEngine's rule; the backward of a forward run inside it is not reduced)."""
+        no_sync = getattr(model, "no_sync", None)
+        if no_sync is not None and not self.should_sync():
+            with no_sync():
+                yield
+        else:
+            yield
 
     def update_params(self, loss: Tensor) -> None:
         if self.skip_nonfinite and not bool(torch.isfinite(loss).all()):
@@ -129,7 +140,7 @@ class AmpOptimWrapper(OptimWrapper):
 
     @contextlib.contextmanager
     def optim_context(self, model: nn.Module) -> Iterator[None]:
-        with torch.autocast(self.device_type, dtype=self.dtype):
+        with super().optim_context(model), torch.autocast(self.device_type, dtype=self.dtype):
             yield
 
     def backward(self, loss: Tensor) -> None:
