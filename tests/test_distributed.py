@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from examples.seed_mlp import MyAwesomeModel, MyDataset
 from tests.dist_support import validate
 from tests.helpers import REPO, explain, read_checkpoint, run_cli, seed_config
 from typedrunner.engine.launchers import detect
@@ -320,3 +321,79 @@ def test_default_sampler_shards_like_mmengine(size: int, shuffle: bool, round_up
     else:
         assert shards == [order[r::3] for r in range(3)]
     assert sorted(set(i for s in shards for i in s)) == list(range(size))
+
+
+def test_accumulating_steps_skip_the_gradient_all_reduce(tmp_path: Path) -> None:
+    """accumulative_counts=2 under DDP: 5 steps, 3 all-reduces (steps 2, 4 and the run's last, 5)."""
+    import torch.distributed as dist
+    from torch._C._distributed_c10d import FileStore, GradBucket
+    from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+    from typedrunner.engine.loops import train_step_for
+    from typedrunner.parts.model import BaseDataPreprocessor
+    from typedrunner.parts.optim import OptimWrapper
+
+    dist.init_process_group("gloo", store=FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    try:
+        model = MyAwesomeModel(layers=2)
+        ddp = torch.nn.parallel.DistributedDataParallel(model)
+        reduced: list[int] = []
+
+        def counting(state: object, bucket: GradBucket) -> torch.futures.Future[torch.Tensor]:
+            reduced.append(len(reduced))
+            return allreduce_hook(None, bucket)  # type: ignore[arg-type]
+
+        # DDP checks the hook's annotations as objects (this module's are strings: postponed evaluation)
+        counting.__annotations__ = {"bucket": GradBucket, "return": torch.futures.Future[torch.Tensor]}
+        ddp.register_comm_hook(None, counting)
+        wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1), accumulative_counts=2)
+        wrapper.max_calls = 5
+        step = train_step_for(ddp, BaseDataPreprocessor())
+        data = MyDataset(is_train=True, size=8)
+        synced = []
+        for _ in range(5):
+            synced.append(wrapper.should_sync())
+            step((data.data, data.labels), wrapper)
+        assert synced == [False, True, False, True, True]
+        assert len(reduced) == 3
+    finally:
+        dist.destroy_process_group()
+
+
+def test_sync_bn_on_the_cpu_is_refused() -> None:
+    from typedrunner.config import RunnerConfig
+    from typedrunner.engine.distributed import DistSetup, wrap_model
+    from typedrunner.engine.launchers import LaunchEnv
+    from typedrunner.errors import ConfigError
+
+    model = torch.nn.Sequential(torch.nn.Linear(2, 4), torch.nn.BatchNorm1d(4))
+    cfg = RunnerConfig.from_dict({"model": model, "sync_bn": "torch"})
+    setup = DistSetup(torch.device("cpu"), LaunchEnv("pytorch", 0, 2, 0, "127.0.0.1", 29500))
+    with pytest.raises(ConfigError) as info:
+        wrap_model(model, cfg, setup)
+    [problem] = info.value.problems
+    assert problem.path == "sync_bn" and "needs CUDA" in problem.message
+
+
+def test_auto_scale_lr_counts_every_rank() -> None:
+    from typedrunner.build.parts import lr_scale
+    from typedrunner.config import AutoScaleLR
+
+    cfg = AutoScaleLR(enable=True, base_batch_size=64)
+    loader = torch.utils.data.DataLoader(MyDataset(is_train=True, size=8), batch_size=16)
+    assert lr_scale(cfg, loader, world_size=1) == 0.25
+    assert lr_scale(cfg, loader, world_size=4) == 1.0
+
+
+def test_diff_rank_seed_seeds_each_rank_apart_and_keeps_the_run_seed() -> None:
+    from typedrunner.config import Randomness
+    from typedrunner.engine.environment import set_randomness
+
+    draws = []
+    for rank in (0, 1):
+        assert set_randomness(Randomness(seed=5, diff_rank_seed=True), rank, agree=lambda s: s) == 5
+        assert torch.initial_seed() == 5 + rank
+        draws.append(torch.rand(3))
+    assert not torch.equal(draws[0], draws[1])
+    set_randomness(Randomness(seed=5), 1, agree=lambda s: s)
+    assert torch.initial_seed() == 5  # without diff_rank_seed every rank draws the same numbers
