@@ -26,6 +26,9 @@ from typedrunner.engine.launchers import detect
 from typedrunner.parts.data import DefaultSampler
 from typedrunner.runner import Runner
 
+README_TORCHRUN = "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch"
+README_SRUN = "srun --ntasks-per-node=2 python -m typedrunner +experiment=mlp launcher=slurm"
+"""The README's commands ("Training on several GPUs and nodes"); the tests below run them on small data."""
 TORCHRUN = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2"]
 SMALL = [
     "+experiment=mlp",
@@ -38,6 +41,13 @@ SMALL = [
     "train_cfg.val_begin=1",
 ]
 """The seed experiment on 256 points, no schedule, seed 0."""
+
+
+def test_the_readme_gives_the_commands_these_tests_run() -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert README_TORCHRUN in readme and README_SRUN in readme
+    assert README_TORCHRUN.split()[:3] == ["torchrun", *TORCHRUN[1:]]
+    assert "+experiment=mlp" in SMALL
 
 
 def torchrun(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
