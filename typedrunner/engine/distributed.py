@@ -11,6 +11,7 @@ SLURM) carries what the ranks must agree on before and around training: the mome
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import os
@@ -89,7 +90,8 @@ def post_failure(text: str) -> None:
     """Tell the other ranks why this one is about to exit (rank 0 reports it)."""
     env, store = _STATE.get("env"), _STATE.get("store")
     if env is not None and store is not None:
-        store.set(f"{_prefix()}failure/{env.rank}", text)
+        with contextlib.suppress(Exception):  # the store's host (rank 0 under SLURM) may be gone already
+            store.set(f"{_prefix()}failure/{env.rank}", text)
 
 
 def peer_failures() -> dict[int, str]:
@@ -98,10 +100,11 @@ def peer_failures() -> dict[int, str]:
     if env is None or store is None:
         return {}
     found = {}
-    for r in range(env.world_size):
-        key = f"{_prefix()}failure/{r}"
-        if r != env.rank and store.check([key]):
-            found[r] = store.get(key).decode()
+    with contextlib.suppress(Exception):  # a store that is gone has nothing to tell
+        for r in range(env.world_size):
+            key = f"{_prefix()}failure/{r}"
+            if r != env.rank and store.check([key]):
+                found[r] = store.get(key).decode()
     return found
 
 
