@@ -28,6 +28,10 @@ from typedrunner.runner import Runner
 
 README_TORCHRUN = "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch"
 README_SRUN = "srun --ntasks-per-node=2 python -m typedrunner +experiment=mlp launcher=slurm"
+README_SWEEP = (
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner -m +experiment=mlp launcher=pytorch "
+    "optim_wrapper.optimizer.lr=1e-3,1e-2"
+)
 """The README's commands ("Training on several GPUs and nodes"); the tests below run them on small data."""
 TORCHRUN = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2"]
 SMALL = [
@@ -45,7 +49,7 @@ SMALL = [
 
 def test_the_readme_gives_the_commands_these_tests_run() -> None:
     readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert README_TORCHRUN in readme and README_SRUN in readme
+    assert README_TORCHRUN in readme and README_SRUN in readme and README_SWEEP in readme
     assert README_TORCHRUN.split()[:3] == ["torchrun", *TORCHRUN[1:]]
     assert "+experiment=mlp" in SMALL
 
@@ -157,6 +161,28 @@ def test_validation_over_two_ranks_equals_one_process_exactly(tmp_path: Path, su
     single = json.loads((tmp_path / "one.json").read_text())
     assert single["samples"] == 101.0
     assert json.loads((tmp_path / "two.json").read_text()) == single
+
+
+def test_a_sweep_under_torchrun_runs_each_job_on_every_rank(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """The README's sweep command: each job is one 2-rank DDP run, in its own directory."""
+    result = torchrun(
+        [
+            "-m",
+            *SMALL,
+            "train_cfg.max_epochs=1",
+            "launcher=pytorch",
+            "optim_wrapper.optimizer.lr=1e-3,1e-2",
+            f"hydra.sweep.dir={tmp_path}/sweep",
+        ],
+        subprocess_env,
+    )
+    assert result.returncode == 0, explain(result)
+    sweep = tmp_path / "sweep"
+    for job in ("0", "1"):
+        assert {"summary.json", "epoch_1.pth", "run.log", ".hydra"} <= files_in(sweep / job)
+        assert json.loads((sweep / job / "summary.json").read_text())["iters"] == 2  # 256 / (2 ranks x 64)
+    assert "2 jobs, 2 ok" in (sweep / "report.md").read_text()
+    assert result.stdout.count("sweep report (2 jobs)") == 1, result.stdout  # rank 0 writes the report
 
 
 # ----------------------------------------------------------------------------------------------

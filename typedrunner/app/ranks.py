@@ -69,6 +69,8 @@ def agreeing(stage: str, output_dir: Path) -> Iterator[None]:
         return
     from typedrunner.engine import distributed
 
+    if stage == "validated":
+        distributed.next_run()  # a sweep's next job: fresh keys for its exchanges and its process group
     own: BaseException | None = None
     try:
         yield

@@ -36,6 +36,7 @@ __all__ = [
     "DistSetup",
     "agreed_time",
     "exchange",
+    "next_run",
     "peer_failures",
     "post_failure",
     "setup",
@@ -48,8 +49,14 @@ _STATE: dict[str, Any] = {}
 
 
 def _prefix() -> str:
-    """Keys of this attempt (torchrun restarts a failed group under the same agent store)."""
-    return f"typedrunner/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/"
+    """Keys of this attempt (torchrun restarts a failed group under the same agent store) and of this
+    run in the process (a sweep runs several, one after the other, on every rank)."""
+    return f"typedrunner/{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}/{_STATE.get('run', 0)}/"
+
+
+def next_run() -> None:
+    """A new run starts in this process (every rank starts the same runs in the same order)."""
+    _STATE["run"] = _STATE.get("run", 0) + 1
 
 
 def _store(env: LaunchEnv) -> TCPStore:
