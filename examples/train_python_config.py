@@ -13,6 +13,7 @@ from typedrunner.config import (
     DataLoader,
     DefaultHooks,
     DefaultSampler,
+    DistCfg,
     EnvCfg,
     Evaluator,
     LoggerHook,
@@ -51,7 +52,7 @@ def seed_config(work_dir: str = "work_dirs/python_style", max_epochs: int = 10) 
         optim_wrapper=OptimWrapper(optimizer=Adam(lr=1e-3)),
         param_scheduler=[MultiStepLR(by_epoch=True, milestones=[4, 8], gamma=0.1)],
         default_hooks=DefaultHooks(checkpoint=CheckpointHook(interval=1), logger=LoggerHook(interval=10)),
-        env_cfg=EnvCfg(cudnn_benchmark=False, mp_cfg=MpCfg(mp_start_method="fork")),
+        env_cfg=EnvCfg(cudnn_benchmark=False, dist_cfg=DistCfg(backend="nccl"), mp_cfg=MpCfg(mp_start_method="fork")),
     )
 
 

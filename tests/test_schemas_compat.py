@@ -27,8 +27,7 @@ from typedrunner.config import (
 # "not supported yet"
 # --------------------------------------------------------------------------------------------
 NOT_SUPPORTED: list[tuple[dict[str, Any], str]] = [
-    (with_model(launcher="pytorch"), "launcher"),
-    (with_model(launcher="slurm"), "launcher"),
+    (with_model(launcher="mpi"), "launcher"),
 ]
 
 
@@ -91,9 +90,9 @@ def test_not_supported_defaults_are_accepted() -> None:
 
 
 def test_not_supported_message_names_the_accepted_value() -> None:
-    problem = only_problem(with_model(launcher="pytorch"))
+    problem = only_problem(with_model(visualizer={"type": "Visualizer"}))
     assert "{" not in problem.message, problem.message
-    assert "'none'" in problem.message
+    assert "only None is accepted" in problem.message
 
 
 # --------------------------------------------------------------------------------------------

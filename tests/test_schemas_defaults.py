@@ -86,8 +86,13 @@ TYPEDRUNNER_ONLY_ARGS = {
 # --------------------------------------------------------------------------------------------
 # Defaults
 # --------------------------------------------------------------------------------------------
+MMENGINE_CONFIG_KEYS = {"model_wrapper_cfg", "sync_bn"}
+"""Top-level keys of an MMEngine config that its Runner reads from ``cfg`` (in ``wrap_model``), not
+as arguments."""
+
+
 def test_runner_config_has_exactly_mmengine_runner_arguments() -> None:
-    assert set(RunnerConfig.model_fields) == MMENGINE_RUNNER_ARGS | TYPEDRUNNER_ONLY_ARGS
+    assert set(RunnerConfig.model_fields) == MMENGINE_RUNNER_ARGS | MMENGINE_CONFIG_KEYS | TYPEDRUNNER_ONLY_ARGS
 
 
 def test_runner_config_defaults() -> None:
@@ -158,13 +163,13 @@ DEFAULTS: list[tuple[Callable[[], PydanticModel], dict[str, Any]]] = [
     (lambda: loop_schemas.TestLoop(), {"type": "TestLoop", "fp16": False}),
     (lambda: DefaultSampler(), {"type": "DefaultSampler", "shuffle": True, "seed": None, "round_up": True}),
     (lambda: MpCfg(), {"mp_start_method": None, "opencv_num_threads": None}),
-    (lambda: DistCfg(), {"backend": "nccl", "timeout": 1800}),
+    (lambda: DistCfg(), {"backend": None, "timeout": 1800}),
     (
         lambda: EnvCfg(),
         {
             "cudnn_benchmark": False,
             "mp_cfg": {"mp_start_method": None, "opencv_num_threads": None},
-            "dist_cfg": {"backend": "nccl", "timeout": 1800},
+            "dist_cfg": {"backend": None, "timeout": 1800},
         },
     ),
     (lambda: Randomness(), {"seed": None, "deterministic": False, "diff_rank_seed": False}),

@@ -15,6 +15,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from typedrunner.app import ranks
 from typedrunner.errors import ConfigError, TrainingStopped, TypedRunnerError
 
 __all__ = ["main"]
@@ -48,18 +49,21 @@ def _task(cfg: Any) -> float | None:
         return None
     try:
         try:
-            config, options = to_runner_config(cfg)
+            with ranks.agreeing("validated", output_dir):  # several ranks: all pass, or all exit 2
+                config, options = to_runner_config(cfg)
             if options.print_config:
-                print(_validated_yaml(config), end="")
+                if ranks.reports():
+                    print(_validated_yaml(config), end="")
                 return None
             if hydra_cfg.mode == RunMode.MULTIRUN:
                 job_name = hydra_cfg.job.override_dirname[:200] or f"job {hydra_cfg.job.num}"
                 config = for_sweep_job(config, Path(hydra_cfg.sweep.dir), job_name)
             from typedrunner.engine.runner import Runner
 
-            runner = Runner.checked(config, strict=options.strict)
-            _check_objective(options.objective, runner.metric_names)
-            if options.check:
+            with ranks.agreeing("checked", output_dir):
+                runner = Runner.checked(config, strict=options.strict)
+                _check_objective(options.objective, runner.metric_names)
+            if options.check and ranks.reports():
                 print(_check_report(runner, runner.findings))
         except ConfigError as e:
             raise type(e)(annotate_sources(e.problems, hydra_cfg, _conf_dir()), title=e.title) from e
@@ -76,14 +80,18 @@ def _task(cfg: Any) -> float | None:
         _report(e, output_dir)
         _leave(EXIT_STOPPED, e, hydra_cfg)
     except TypedRunnerError as e:  # a failure during training: the message, not a traceback
-        _report(e, output_dir)
+        _report(e, output_dir, failed=True)
         _leave(EXIT_FAILED, e, hydra_cfg)
     except Exception as e:  # a model, batch or hook going wrong after the probe: reported the same way
-        _report(e, output_dir, _training_failure(e, runner))
+        _report(e, output_dir, _training_failure(e, runner), failed=True)
         _leave(EXIT_FAILED, e, hydra_cfg)
-    from typedrunner.app.curves import curves_after_run  # matplotlib, if any, only now the run has ended
+    from typedrunner.engine.distributed import shutdown
 
-    print(curves_after_run(Path(runner.work_dir)))
+    shutdown()
+    if ranks.reports():
+        from typedrunner.app.curves import curves_after_run  # matplotlib, if any, only now the run has ended
+
+        print(curves_after_run(Path(runner.work_dir)))
     if options.objective is not None:
         return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
@@ -219,13 +227,20 @@ def _check_report(runner: Any, findings: list[Any]) -> str:
     return "\n".join(lines)
 
 
-def _report(error: Exception, output_dir: Path, text: str | None = None) -> None:
+def _report(error: Exception, output_dir: Path, text: str | None = None, *, failed: bool = False) -> None:
     """Print ``text`` (default: the error's message) on stderr, the traceback too with
-    ``HYDRA_FULL_ERROR=1``, and write it to ``error_report.txt`` in the run directory."""
+    ``HYDRA_FULL_ERROR=1``, and write it to ``error_report.txt`` in the run directory. Under several
+    ranks, rank 0 reports; a training failure (``failed``) is printed by its own rank too."""
     text = str(error) if text is None else text
+    if failed:
+        text = ranks.failure_report(text, error)  # several ranks: rank 0's report names them all
+    elif not ranks.reports():
+        return  # the same outcome on every rank: rank 0 reports it
     if os.environ.get("HYDRA_FULL_ERROR") == "1":
         traceback.print_exc()
     print(text, file=sys.stderr)
+    if not ranks.reports():
+        return
     with contextlib.suppress(OSError):
         (output_dir / "error_report.txt").write_text(text + "\n", encoding="utf-8")
 
@@ -290,6 +305,7 @@ def main() -> None:
 
     install()  # every schema field in Hydra's tree (app/tree.py)
     load_python_configs(conf)  # Python experiments register themselves in Hydra's ConfigStore
+    ranks.pin_run_directory(sys.argv)  # under torchrun/srun: one run directory for all ranks
     app = hydra.main(version_base="1.3", config_path=str(conf), config_name="config")(_task)
     original = hydra_utils.run_and_report
     hydra_utils.run_and_report = _composition_failures(original)

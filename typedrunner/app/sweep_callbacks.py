@@ -19,6 +19,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from typedrunner.app.ranks import reports
+
 if TYPE_CHECKING:
     from typedrunner.app.report import Direction
 
@@ -40,11 +42,15 @@ class SweepReport(Callback):
         self._pending = False
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if not reports():
+            return  # a sweep under torchrun: every rank runs it, rank 0 writes the report
         self._sweep_dir = Path(str(config.hydra.sweep.dir))
         self._pending = True
         atexit.register(self._write_at_exit)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        if not reports():
+            return
         self._pending = False
         self._write(Path(str(config.hydra.sweep.dir)))
 
@@ -52,7 +58,7 @@ class SweepReport(Callback):
         """A job that raised something other than typedrunner's own errors (which the command line
         reports itself) gets its ``error_report.txt`` here, so its row says why it failed."""
         error = job_return._return_value
-        if job_return.status is not JobStatus.FAILED or not isinstance(error, BaseException):
+        if not reports() or job_return.status is not JobStatus.FAILED or not isinstance(error, BaseException):
             return
         with contextlib.suppress(OSError):
             report = Path(str(config.hydra.runtime.output_dir)) / "error_report.txt"

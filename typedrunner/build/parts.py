@@ -197,12 +197,13 @@ def build_data_preprocessor(spec: Any, model: nn.Module, device: torch.device) -
     return BaseDataPreprocessor().to(device)
 
 
-def lr_scale(cfg: C.AutoScaleLR, loader: C.DataLoader | Any) -> float:
-    """``auto_scale_lr``: the factor the configured learning rates are multiplied by."""
+def lr_scale(cfg: C.AutoScaleLR, loader: C.DataLoader | Any, world_size: int = 1) -> float:
+    """``auto_scale_lr``: the factor the configured learning rates are multiplied by (the total batch,
+    ``world_size x batch_size``, over ``base_batch_size``)."""
     if not cfg.enable or cfg.base_batch_size is None or loader is None:
         return 1.0
     batch_size = loader.batch_size if hasattr(loader, "batch_size") and loader.batch_size else 1
-    return float(batch_size) / cfg.base_batch_size
+    return float(world_size * batch_size) / cfg.base_batch_size
 
 
 def eval_fp16(loop: C.ValLoop | C.TestLoop | None, path: str, device: torch.device) -> bool:

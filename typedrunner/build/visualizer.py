@@ -22,12 +22,13 @@ def _backend(cfg: schema.VisBackend, run: parts.RunInfo) -> ScalarSink:
     return parts.WandbVisBackend(cfg, run)
 
 
-def build_visualizer(cfg: RunnerConfig, logger: RunLogger) -> parts.Visualizer:
+def build_visualizer(cfg: RunnerConfig, logger: RunLogger, *, backends: bool = True) -> parts.Visualizer:
     """The visualizer of a run: its backends receive every scalar ``logger`` logs, from when the
-    run's files open. No backend library is imported here (each imports its own when it opens)."""
-    backends: list[ScalarSink] = []
-    if cfg.visualizer is not None:
+    run's files open. No backend library is imported here (each imports its own when it opens).
+    ``backends=False`` (ranks other than 0): none, the scalars logged are dropped."""
+    sinks: list[ScalarSink] = []
+    if cfg.visualizer is not None and backends:
         config: dict[str, Any] = cfg.model_dump(mode="json")
         run = parts.RunInfo(config, cfg.experiment_name)
-        backends = [_backend(b, run) for b in cfg.visualizer.vis_backends]
-    return parts.Visualizer(logger, backends)
+        sinks = [_backend(b, run) for b in cfg.visualizer.vis_backends]
+    return parts.Visualizer(logger, sinks)

@@ -6,9 +6,9 @@ import warnings
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
-from typedrunner.config.base import ConfigModel, not_supported_yet
+from typedrunner.config.base import ConfigModel
 from typedrunner.errors import TypedRunnerWarning
 
 __all__ = ["AutoScaleLR", "CompileCfg", "DistCfg", "EnvCfg", "Launcher", "MpCfg", "Randomness"]
@@ -26,8 +26,9 @@ class MpCfg(ConfigModel):
 class DistCfg(ConfigModel):
     """Distributed settings."""
 
-    backend: Literal["nccl", "gloo", "mpi", "cpu:gloo,cuda:nccl"] = "nccl"
-    """``torch.distributed`` backend."""
+    backend: Literal["nccl", "gloo", "mpi", "cpu:gloo,cuda:nccl"] | None = None
+    """``torch.distributed`` backend (None: ``nccl`` on CUDA, ``gloo`` on the CPU; ``nccl`` without CUDA
+    falls back to ``gloo`` with a warning)."""
     timeout: int = Field(default=1800, ge=1)
     """Seconds to wait for collective operations."""
 
@@ -70,9 +71,15 @@ class EnvCfg(ConfigModel):
         return data
 
 
+def _no_mpi(value: str) -> str:
+    if value == "mpi":
+        raise ValueError("not supported yet: launcher mpi; use pytorch (torchrun) or slurm (srun)")
+    return value
+
+
 Launcher = Annotated[
     Literal["none", "pytorch", "slurm", "mpi"],
-    not_supported_yet("none", "distributed launchers"),
+    AfterValidator(_no_mpi),
 ]
 
 

@@ -12,6 +12,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.debug import DebugCfg
+from typedrunner.config.distributed import ModelWrapperCfg, SyncBN
 from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
 from typedrunner.config.evaluator import Evaluator, MetricField
 from typedrunner.config.hooks import DefaultHooks, HookField
@@ -120,9 +121,13 @@ class RunnerConfig(ConfigModel):
     resume: bool | Literal["auto"] = False
     """Continue a run: from ``load_from`` if given, else the latest checkpoint in work_dir (``auto``: if any)."""
     launcher: Launcher = "none"
-    """How processes were launched: ``none`` (one process), ``pytorch`` (torchrun), ..."""
+    """How processes were launched: ``none`` (one process), ``pytorch`` (torchrun), ``slurm`` (srun)."""
     env_cfg: EnvCfg = Field(default_factory=EnvCfg)
     """Process environment: cuDNN, multiprocessing, distributed backend."""
+    model_wrapper_cfg: ModelWrapperCfg = Field(default_factory=ModelWrapperCfg)
+    """The distributed wrapper's settings (``find_unused_parameters``, ...); used under a distributed launcher."""
+    sync_bn: SyncBN = None
+    """``torch``: convert BatchNorm layers to SyncBatchNorm under a distributed launcher."""
     log_processor: LogProcessor = Field(default_factory=LogProcessor)
     """How scalars are smoothed for logging."""
     log_level: LogLevel = "INFO"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 
 import torch
 
@@ -12,13 +13,19 @@ from typedrunner.config.env import EnvCfg, Randomness
 __all__ = ["select_device", "set_randomness"]
 
 
-def set_randomness(rnd: Randomness) -> int:
-    """Seed python, numpy (if imported) and torch; return the seed (a random one when none is set)."""
+def set_randomness(rnd: Randomness, rank: int = 0, agree: Callable[[int], int] | None = None) -> int:
+    """Seed python, numpy (if imported) and torch; return the run's seed (a random one when none is set).
+
+    With several ranks, ``agree`` makes every rank take rank 0's seed; ``diff_rank_seed`` then seeds
+    each process with ``seed + rank`` (the returned run seed, which orders the data, stays shared)."""
     seed = rnd.seed if rnd.seed is not None else random.SystemRandom().randrange(2**31)
-    random.seed(seed)
-    torch.manual_seed(seed)
+    if agree is not None:
+        seed = agree(seed)
+    own = seed + rank if rnd.diff_rank_seed else seed
+    random.seed(own)
+    torch.manual_seed(own)
     if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed(seed)
+        sys.modules["numpy"].random.seed(own % 2**32)
     if rnd.deterministic:
         torch.use_deterministic_algorithms(True)
         torch.backends.cudnn.deterministic = True

@@ -17,8 +17,9 @@ from typedrunner.config.train import IterBasedTrainLoop as IterLoopConfig
 from typedrunner.engine.guards import NonFiniteGuard, guarded
 from typedrunner.engine.state import RunState
 from typedrunner.errors import TrainingStopped
-from typedrunner.parts.data import start_pass
-from typedrunner.parts.evaluator import Evaluator
+from typedrunner.parts.data import DefaultSampler, start_pass
+from typedrunner.parts.distributed import any_rank
+from typedrunner.parts.evaluator import Evaluator, gather_results
 from typedrunner.parts.hooks.base import HookList, RunView
 from typedrunner.parts.model import BaseModel, parse_losses, run_forward
 from typedrunner.parts.optim import AnyOptimWrapper
@@ -123,8 +124,15 @@ class _TrainLoopBase:
         host.nonfinite_guard.update(state, outputs)  # before the hooks: a checkpoint they write must not hold NaN
         hooks.after_train_iter(host, batch_idx, data_batch, outputs)
         state.iter += 1
-        if state.stop_signal is not None:
-            raise TrainingStopped(state.stop_signal)
+        _stop_if_signalled(state)
+
+
+def _stop_if_signalled(state: RunState) -> None:
+    """Stop (the caller saves a checkpoint) once a signal arrived. With several ranks they decide
+    together (one small gloo all-reduce), so all stop after the same iteration: a rank that stopped
+    alone would leave the others waiting in the next step's all-reduce."""
+    if any_rank(state.stop_signal is not None):
+        raise TrainingStopped(state.stop_signal or "a signal to another rank")
 
 
 def _interval(intervals: list[tuple[int, int]], default: int, done: int) -> int:
@@ -172,8 +180,7 @@ class EpochBasedTrainLoop(_TrainLoopBase):
             self.run_epoch()
             if self._val_due(state.epoch, self.cfg.val_begin):
                 self._validate(host.val_loop)
-            if state.stop_signal is not None:
-                raise TrainingStopped(state.stop_signal)
+            _stop_if_signalled(state)
         host.hooks.after_train(host)
 
     def run_epoch(self) -> None:
@@ -285,6 +292,10 @@ class _EvalLoop:
         was_training = host.model.training
         host.model.eval()
         start_pass(self.dataloader, host.seed, 0)
+        sampler = getattr(self.dataloader, "sampler", None)
+        sharded = isinstance(sampler, DefaultSampler) and sampler.world_size > 1
+        if isinstance(sampler, DefaultSampler) and sharded:
+            sampler.pad(False)  # each sample evaluated once, on one rank
         autocast = torch.autocast(host.device.type, dtype=torch.float16, enabled=self.fp16)
         state = host.state
         try:
@@ -292,8 +303,10 @@ class _EvalLoop:
                 batches = guarded(self.dataloader, f"{self.stage}_dataloader", state=state)
                 for batch_idx, data_batch in enumerate(batches):
                     # A stop (SIGTERM) abandons the pass at once: the training state is saved as it
-                    # was before this pass, and a resumed run validates again.
-                    if state.stop_signal is not None:
+                    # was before this pass, and a resumed run validates again. Sharded over several
+                    # ranks the pass ends first (the shards differ in length, so the ranks cannot vote
+                    # per batch; they vote once training resumes).
+                    if state.stop_signal is not None and not sharded:
                         raise TrainingStopped(state.stop_signal)
                     events.before_iter(host, batch_idx, data_batch)
                     outputs = predict(data_batch)
@@ -301,7 +314,10 @@ class _EvalLoop:
                     events.after_iter(host, batch_idx, data_batch, outputs)
         finally:
             host.model.train(was_training)
-        metrics = self.evaluator.evaluate(len(self.dataloader.dataset))
+        size = len(self.dataloader.dataset)
+        if sharded:  # every rank's results (another sampler gives every rank the whole dataset)
+            gather_results(self.evaluator, size)
+        metrics = self.evaluator.evaluate(size)
         self.record(metrics)
         events.after_epoch(host, metrics)
         events.after(host)

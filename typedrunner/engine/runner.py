@@ -20,11 +20,12 @@ from typedrunner.build.visualizer import build_visualizer
 from typedrunner.check.cross_field import cross_field_problems
 from typedrunner.check.findings import EvalStage, run_checks
 from typedrunner.config.env import CompileCfg
+from typedrunner.config.hooks import CheckpointHook as CheckpointHookConfig
 from typedrunner.config.hooks import LoggerHook as LoggerHookConfig
 from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import LoadFrom, RunnerConfig
-from typedrunner.engine import checkpoints
-from typedrunner.engine.environment import select_device, set_randomness
+from typedrunner.engine import checkpoints, distributed
+from typedrunner.engine.environment import set_randomness
 from typedrunner.engine.guards import GracefulStop, NonFiniteGuard, worker_deaths_named
 from typedrunner.engine.loops import (
     TestLoop,
@@ -36,6 +37,7 @@ from typedrunner.engine.loops import (
 from typedrunner.engine.records import open_run, write_summary
 from typedrunner.engine.state import RunState
 from typedrunner.errors import ConfigError, ContractError, Problem, TrainingStopped, warning
+from typedrunner.parts import distributed as ranks
 from typedrunner.parts.checkpoint import load_weights, publish_checkpoint, save_checkpoint, write_text_atomic
 from typedrunner.parts.evaluator import Evaluator
 from typedrunner.parts.hooks.base import Hook, HookList
@@ -89,21 +91,28 @@ class Runner:
         """What the last :meth:`check` found (warnings only, once training starts)."""
         self.cfg = cfg
         self.work_dir = cfg.resolved_work_dir
-        self.logger = RunLogger(cfg.log_level, cfg.log_processor.num_digits)
-        self.visualizer = build_visualizer(cfg, self.logger)  # backends open with the run's files
         self.state = RunState()
 
-        # 2. Environment and randomness, before anything random is built.
-        self.seed = set_randomness(cfg.randomness)
-        self.device = select_device(cfg.env_cfg)
+        # 2. Environment (the device; under a launcher, the process group) and randomness, before
+        # anything random is built.
+        self.dist = distributed.setup(cfg)
+        self.rank, self.device = self.dist.rank, self.dist.device
+        self.config_warnings += self.dist.warnings
+        self.logger = RunLogger(cfg.log_level, cfg.log_processor.num_digits, rank=self.rank)
+        # Backends open with the run's files; only rank 0 has any (one run in TensorBoard, MLflow, W&B).
+        self.visualizer = build_visualizer(cfg, self.logger, backends=self.rank == 0)
+        agree = (lambda seed: int(ranks.gather_objects(seed)[0])) if self.dist.env is not None else None
+        self.seed = set_randomness(cfg.randomness, self.rank, agree)
 
-        # 3. Model and data preprocessor.
-        self.model: nn.Module = build.build_model(cfg.model).to(self.device)
+        # 3. Model and data preprocessor; under a launcher, DDP around the model (hooks, checkpoints
+        # and evaluation see the model itself, the train step runs through the wrapper).
+        model = build.build_model(cfg.model).to(self.device)
         if cfg.compile:
             options = cfg.compile if isinstance(cfg.compile, CompileCfg) else CompileCfg()
-            self.model.compile(**options.model_dump())  # in place: state_dict keys are unchanged
+            model.compile(**options.model_dump())  # in place: state_dict keys are unchanged
+        self.model, self.wrapped_model = distributed.wrap_model(model, cfg, self.dist)
         self.data_preprocessor = build.build_data_preprocessor(cfg.data_preprocessor, self.model, self.device)
-        self.train_step = train_step_for(self.model, self.data_preprocessor)
+        self.train_step = train_step_for(self.wrapped_model, self.data_preprocessor)
 
         # 4. Data and evaluation.
         pin_ok, start = self.device.type == "cuda", cfg.env_cfg.mp_cfg.mp_start_method
@@ -153,7 +162,10 @@ class Runner:
         # 5. Optimization.
         self.optim_wrapper = (
             build.build_optim_wrappers(
-                cfg.optim_wrapper, self.model, self.device, build.lr_scale(cfg.auto_scale_lr, cfg.train_dataloader)
+                cfg.optim_wrapper,
+                self.model,
+                self.device,
+                build.lr_scale(cfg.auto_scale_lr, cfg.train_dataloader, ranks.world_size()),
             )
             if cfg.optim_wrapper is not None
             else None
@@ -172,8 +184,8 @@ class Runner:
         hooks += [build_hooks.build_hook(h, f"custom_hooks[{i}]") for i, h in enumerate(cfg.custom_hooks)]
         self.hooks = HookList(hooks)
         val, test = (getattr(loop, "dataloader", None) for loop in (self.val_loop, self.test_loop))
-        bar = build_hooks.build_progress_bar(cfg.log_processor, val, test)
-        if bar is not None:  # a terminal: bars, fed the logged loss and lr at log points
+        bar = build_hooks.build_progress_bar(cfg.log_processor, val, test) if self.rank == 0 else None
+        if bar is not None:  # a terminal (rank 0's): bars, fed the logged loss and lr at log points
             self.hooks.add(bar)
             self.logger.sinks.append(bar)
 
@@ -250,7 +262,8 @@ class Runner:
         if check:
             self.raise_for(self.check(), strict=strict)
         started = time.perf_counter()
-        open_run(self.cfg, self.work_dir, self.logger, training=True)
+        if self.rank == 0:
+            open_run(self.cfg, self.work_dir, self.logger, training=True)
         try:
             self._train(self.train_loop, started)
         finally:
@@ -283,7 +296,8 @@ class Runner:
                 raise TrainingStopped(stop.signal_name, path) from None
         self.nonfinite_guard.check(self.state)
         self.hooks.after_run(self)
-        write_summary(self.state, self.work_dir, time.perf_counter() - started, self.logger)
+        if self.rank == 0:
+            write_summary(self.state, self.work_dir, time.perf_counter() - started, self.logger)
 
     def val(self) -> dict[str, float]:
         """Run the validation loop once; return the metrics."""
@@ -297,7 +311,8 @@ class Runner:
         if loop is None:
             keys = (f"{stage}_dataloader", f"{stage}_cfg", f"{stage}_evaluator")
             raise ConfigError([Problem(k, f"required to {verb}") for k in keys if getattr(self.cfg, k) is None])
-        open_run(self.cfg, self.work_dir, self.logger)
+        if self.rank == 0:
+            open_run(self.cfg, self.work_dir, self.logger)
         try:
             self.hooks.before_run(self)
             metrics = loop.run()
@@ -395,6 +410,8 @@ class Runner:
         )
         self.hooks.before_save_checkpoint(self, state)
         path = (directory or self.work_dir) / filename
+        if self.rank != 0:
+            return path  # rank 0 writes (every rank holds the same weights)
         save_checkpoint(state, path)
         if pointer:
             write_text_atomic(self.work_dir / "last_checkpoint", checkpoints.pointer_text(path, self.work_dir))
@@ -402,6 +419,8 @@ class Runner:
 
     def publish_checkpoint(self, path: Path, keys: list[str]) -> Path:
         """A copy of ``path`` holding only ``keys`` (e.g. meta and state_dict), for release."""
+        if self.rank != 0:
+            return path.with_name(CheckpointHookConfig.published_file(path.name))  # rank 0 writes it
         return publish_checkpoint(path, keys)
 
     def load_weights(self, spec: LoadFrom) -> None:

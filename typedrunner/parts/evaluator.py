@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, cast
 
 from typedrunner.config.evaluator import FilledMetric, MetricShape
+from typedrunner.parts import distributed
 from typedrunner.registry.lazy import loaded_class
 
 __all__ = [
@@ -17,6 +18,7 @@ __all__ = [
     "TorchMetricAdapter",
     "evaluate_metric",
     "fill_metric_defaults",
+    "gather_results",
     "infer_rule",
     "is_torchmetric",
 ]
@@ -116,6 +118,27 @@ class TorchMetricAdapter(BaseMetric):
         value = self.metric.compute()
         self.metric.reset()
         return {self.name: float(value)}
+
+
+def gather_results(evaluator: Evaluator, size: int) -> None:
+    """With several ranks, give every metric the results of every rank, so that each computes the
+    metric over the whole dataset (as one process would). Evaluation passes are not padded, so each
+    sample was seen once: results recorded one per sample (as many as the rank's share of ``size``)
+    are put back in the sampler's order, others (one per batch, ...) are joined in rank order.
+    ``torchmetrics`` metrics synchronise their own state and are left alone."""
+    ranks = distributed.world_size()
+    if ranks == 1:
+        return
+    shares = [len(range(r, size, ranks)) for r in range(ranks)]
+    for metric in evaluator.metrics:
+        if isinstance(metric, TorchMetricAdapter):
+            continue
+        parts: list[list[Any]] = distributed.gather_objects(list(metric.results))
+        if [len(part) for part in parts] == shares:  # one result per sample: rank r holds samples r, r+N, ...
+            merged = [part[i] for i in range(shares[0]) for part in parts if i < len(part)]
+        else:
+            merged = [result for part in parts for result in part]
+        metric.results[:] = merged
 
 
 def is_torchmetric(obj: Any) -> bool:

@@ -133,11 +133,22 @@ def _routed_elsewhere(logger: logging.Logger) -> bool:
     return False
 
 
-class RunLogger:
-    """Console + ``run.log`` (human, through ``logging``) + ``scalars.jsonl`` (machine) for one run."""
+def _rank_tag(rank: int) -> structlog.types.Processor:
+    def processor(logger: Any, method: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
+        return {**event, "rank": rank}
 
-    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None) -> None:
-        self._level = _LEVELS[level]
+    return processor
+
+
+class RunLogger:
+    """Console + ``run.log`` (human, through ``logging``) + ``scalars.jsonl`` (machine) for one run.
+
+    ``rank``: a process other than rank 0 logs warnings and errors only, tagged with its rank (rank 0
+    writes the run's files and logs the rest)."""
+
+    def __init__(self, level: str = "INFO", num_digits: int = 4, stream: TextIO | None = None, rank: int = 0) -> None:
+        self._level = _LEVELS[level] if rank == 0 else max(_LEVELS[level], logging.WARNING)
+        self._rank = rank
         self._digits = num_digits
         self._files: list[TextIO] = []
         self._json: list[Any] = []
@@ -151,7 +162,7 @@ class RunLogger:
         self._bound = structlog.wrap_logger(
             self._std,
             wrapper_class=structlog.stdlib.BoundLogger,
-            processors=[_round_floats(self._digits), self._to_message],
+            processors=[*([_rank_tag(rank)] if rank else []), _round_floats(self._digits), self._to_message],
         )
         self._handlers: list[logging.Handler] = []
         self._console: logging.Handler | None = None

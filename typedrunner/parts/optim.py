@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
@@ -15,6 +15,14 @@ __all__ = ["AmpOptimWrapper", "AnyOptimWrapper", "OptimWrapper", "OptimWrapperDi
 
 
 _NO_CONTEXT: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
+@contextlib.contextmanager
+def _both(
+    outer: contextlib.AbstractContextManager[object], inner: contextlib.AbstractContextManager[object]
+) -> Iterator[None]:
+    with outer, inner:
+        yield
 
 
 class OptimWrapper:
@@ -49,8 +57,19 @@ class OptimWrapper:
     def param_groups(self) -> list[dict[str, Any]]:
         return self.optimizer.param_groups
 
+    def should_sync(self) -> bool:
+        """Whether the next ``update_params`` steps the optimizer (so DDP must reduce the gradients)."""
+        counts, upcoming = self.accumulative_counts, self.calls + 1
+        return counts == 1 or upcoming % counts == 0 or upcoming == self.max_calls
+
     def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
-        """The context the forward pass runs in (autocast for AMP; nothing here)."""
+        """The context the forward pass runs in: DDP's ``no_sync`` on the steps that only accumulate
+        gradients (MMEngine's rule; the backward of a forward run inside it is not reduced), else
+        nothing (autocast too, for AMP)."""
+        if self.accumulative_counts > 1 and not self.should_sync():
+            no_sync: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(model, "no_sync", None)
+            if no_sync is not None:
+                return no_sync()
         return _NO_CONTEXT  # stateless and reusable: no generator or context object per iteration
 
     def update_params(self, loss: Tensor) -> None:
@@ -131,7 +150,9 @@ class AmpOptimWrapper(OptimWrapper):
             )
 
     def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
-        return torch.autocast(self.device_type, dtype=self.dtype)
+        outer = super().optim_context(model)
+        autocast = torch.autocast(self.device_type, dtype=self.dtype)
+        return autocast if outer is _NO_CONTEXT else _both(outer, autocast)
 
     def backward(self, loss: Tensor) -> None:
         if self.scaler is None:

@@ -12,6 +12,7 @@ from torch import Tensor
 
 from typedrunner.config import hooks as schema
 from typedrunner.errors import ConfigError, Problem, format_path
+from typedrunner.parts import distributed
 from typedrunner.parts.checkpoint import load_checkpoint
 from typedrunner.parts.evaluator import infer_rule
 from typedrunner.parts.hooks.base import Event, Hook, Priority, RunView
@@ -91,7 +92,7 @@ class CheckpointHook(Hook):
             save_param_scheduler=cfg.save_param_scheduler,
             position=position,
         )
-        if cfg.max_keep_ckpts > 0:
+        if cfg.max_keep_ckpts > 0 and distributed.is_main_process():  # rank 0 writes, and prunes
             while len(self.saved) > cfg.max_keep_ckpts:
                 old = self.saved.pop(0)
                 if _is_file_name(old):  # never a path elsewhere, whatever the list was given
