@@ -19,6 +19,7 @@ from typedrunner.config import (
     Evaluator,
     TrainLoop,
 )
+from typedrunner.errors import ConfigError
 from typedrunner.hooks import EarlyStoppingHook, EMAHook, EmptyCacheHook, Hook, ProfilerHook, RunView, SyncBuffersHook
 from typedrunner.runner import Runner
 from typedrunner.testing import (
@@ -378,3 +379,17 @@ def test_profiler_writes_a_chrome_trace(
     assert isinstance(events, list) and events
     names = {str(e.get("name", "")) for e in events}
     assert any(name.startswith("aten::") for name in names)  # torch ops were recorded
+
+
+@pytest.mark.parametrize(
+    ("saved", "named"), [({"best": "abc", "wait": 1}, "best"), ({"best": 60.0, "wait": -2}, "wait")]
+)
+def test_early_stopping_refuses_a_malformed_saved_state(tmp_path: Path, saved: dict[str, Any], named: str) -> None:
+    checkpoint = CheckpointHook(by_epoch=False, interval=14)
+    _stopping_resume_run(tmp_path, 15, False, checkpoint)
+    state = read_checkpoint(tmp_path / "iter_14.pth")
+    state["hooks"]["EarlyStoppingHook"] = saved
+    torch.save(state, tmp_path / "iter_14.pth")
+    with pytest.raises(ConfigError) as refused:
+        _stopping_resume_run(tmp_path, None, True, checkpoint)
+    assert "EarlyStoppingHook" in str(refused.value) and named in str(refused.value), str(refused.value)

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -110,7 +111,8 @@ def test_defaults_in_the_tree_do_not_change_what_validation_sees(tmp_path: Path)
     # what the files give stays; what only the generated defaults hold goes
     assert given["train_cfg"] == {"by_epoch": True, "max_epochs": 10, "val_begin": 2, "val_interval": 1}
     assert given["val_cfg"] == {}  # given empty: a ValLoop with its defaults, not "no validation"
-    assert given["env_cfg"] == {"mp_cfg": {"mp_start_method": "fork"}}  # the one env setting that is not a default
+    # the seed's env settings that are not defaults (the backend's default is None: by device)
+    assert given["env_cfg"] == {"dist_cfg": {"backend": "nccl"}, "mp_cfg": {"mp_start_method": "fork"}}
     assert "default_hooks" not in given  # the experiment's hook settings are all the defaults
     assert "randomness" not in given and "test_cfg" not in given
     # the validated config is the same either way
@@ -124,6 +126,23 @@ def test_the_training_loop_switches_kind_by_type(tmp_path: Path) -> None:
     overrides += ["train_cfg.type=IterBasedTrainLoop", "train_cfg.max_iters=40", "~param_scheduler"]
     config, _ = to_runner_config(compose(overrides))
     assert isinstance(config.train_cfg, IterBasedTrainLoop) and config.train_cfg.max_iters == 40
+
+
+def test_custom_imports_in_mmengines_mapping_form_composes(tmp_path: Path) -> None:
+    """``custom_imports: {imports: [...], allow_failed_imports: false}`` (MMEngine's form) in an
+    experiment file composes over the tree's default (an empty list) and validates to the list."""
+    conf = tmp_path / "conf"
+    shutil.copytree(Path(__file__).parents[1] / "conf", conf)
+    seed = (conf / "experiment" / "mlp.yaml").read_text()
+    mapping = "custom_imports: {imports: [examples.seed_mlp, json], allow_failed_imports: false}"
+    (conf / "experiment" / "mapping_imports.yaml").write_text(
+        re.sub(r"^custom_imports: .*$", mapping, seed, count=1, flags=re.M)
+    )
+    config, _ = to_runner_config(compose(["+experiment=mapping_imports", f"work_dir={tmp_path}"], str(conf)))
+    assert config.custom_imports == ["examples.seed_mlp", "json"]
+    # and the list form, on the command line, as before
+    config, _ = to_runner_config(compose(["+experiment=mlp", f"work_dir={tmp_path}", "custom_imports=[json]"]))
+    assert config.custom_imports == ["json"]
 
 
 def test_lists_stay_replaceable(tmp_path: Path) -> None:
@@ -213,10 +232,10 @@ def test_print_config_prints_the_validated_config_and_trains_nothing(
 def test_top_level_keys_from_the_command_line_are_attributed_to_it(
     tmp_path: Path, subprocess_env: dict[str, str]
 ) -> None:
-    args = ["+experiment=mlp", "launcher=slurm", "log_level=LOUD", "check=true", f"hydra.run.dir={tmp_path}"]
+    args = ["+experiment=mlp", "launcher=mpi", "log_level=LOUD", "check=true", f"hydra.run.dir={tmp_path}"]
     result = run_cli(args, subprocess_env)
     assert result.returncode == 2, explain(result)
-    for override in ("launcher=slurm", "log_level=LOUD"):
+    for override in ("launcher=mpi", "log_level=LOUD"):
         key = override.split("=")[0]
         lines = [line for line in result.stderr.splitlines() if line.strip().startswith(f"{key}:")]
         assert lines and lines[0].endswith(f"[from command-line override '{override}']"), explain(result)

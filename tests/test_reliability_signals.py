@@ -97,6 +97,24 @@ def test_cli_second_sigterm_exits_at_once(tmp_path: Path) -> None:
     assert code == -signal.SIGTERM, cli.explain()  # killed by the signal itself, not a graceful exit 3
 
 
+def test_cli_second_ctrl_c_stops_at_once_in_one_line(tmp_path: Path) -> None:
+    """A second Ctrl-C while the first one's iteration is still running: exit 130 at once, one line
+    saying what is lost and what is kept, no traceback."""
+    run_dir = tmp_path / "run"
+    slow = ["+train_dataloader.dataset.delay=0.01", "default_hooks.logger.interval=1"]  # 0.6 s per iteration
+    cli = BackgroundCli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
+    cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
+    cli.process.send_signal(signal.SIGINT)
+    cli.wait_until(lambda: "SIGINT received" in cli.output()[0], "the first SIGINT was acknowledged")
+    cli.process.send_signal(signal.SIGINT)
+    code = cli.wait()
+    out, err = cli.output()
+    assert code == 130, cli.explain()
+    assert "stopped at once by a second interrupt" in err and "no checkpoint was saved" in err, cli.explain()
+    assert "Traceback" not in out + err, cli.explain()
+    assert not list(run_dir.glob("*.pth")), cli.explain()  # the first Ctrl-C's checkpoint was never written
+
+
 @pytest.mark.parametrize(
     ("signum", "at"),
     [(signal.SIGTERM, 6), (signal.SIGINT, 4)],

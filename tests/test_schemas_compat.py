@@ -90,9 +90,9 @@ def test_not_supported_defaults_are_accepted() -> None:
 
 
 def test_not_supported_message_names_the_accepted_value() -> None:
-    problem = only_problem(with_model(visualizer={"type": "Visualizer"}))
+    problem = only_problem(with_model(log_processor={"by_epoch": False}))
     assert "{" not in problem.message, problem.message
-    assert "only None is accepted" in problem.message
+    assert "only True is accepted" in problem.message
 
 
 # --------------------------------------------------------------------------------------------

@@ -85,6 +85,8 @@ def _task(cfg: Any) -> float | None:
     except Exception as e:  # a model, batch or hook going wrong after the probe: reported the same way
         _report(e, output_dir, _training_failure(e, runner), failed=True)
         _leave(EXIT_FAILED, e, hydra_cfg)
+    except KeyboardInterrupt:  # a second Ctrl-C: stop at once, without the checkpoint the first asked for
+        _interrupted(hydra_cfg, _stopped_at_once(Path(runner.work_dir)))
     from typedrunner.engine.distributed import shutdown
 
     shutdown()
@@ -204,17 +206,28 @@ def _leave(code: int, error: Exception, hydra_cfg: Any) -> None:
     os._exit(code)
 
 
-def _interrupted(hydra_cfg: Any) -> None:
-    """Ctrl-C while validating, probing or building: say so in one line, not a traceback (a sweep
-    stops, as Ctrl-C asks)."""
+def _interrupted(
+    hydra_cfg: Any, message: str = "interrupted before training started: nothing was trained or saved"
+) -> None:
+    """Ctrl-C while validating, probing or building, or a second one while training: say so in one
+    line, not a traceback (a sweep stops, as Ctrl-C asks)."""
     from hydra.types import RunMode
 
     if hydra_cfg.mode == RunMode.MULTIRUN or os.environ.get("HYDRA_FULL_ERROR") == "1":
         raise KeyboardInterrupt
-    print("interrupted before training started: nothing was trained or saved", file=sys.stderr)
+    print(message, file=sys.stderr)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(EXIT_INTERRUPTED)
+
+
+def _stopped_at_once(work_dir: Path) -> str:
+    """What a second Ctrl-C during training leaves: the last complete checkpoint, if any."""
+    from typedrunner.engine.checkpoints import find_latest
+
+    latest = find_latest(work_dir)
+    kept = f"the last checkpoint is {latest}; resume=true continues from it" if latest else "no checkpoint was saved"
+    return f"stopped at once by a second interrupt: the iterations since the last checkpoint are lost ({kept})"
 
 
 def _check_report(runner: Any, findings: list[Any]) -> str:

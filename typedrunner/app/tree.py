@@ -72,12 +72,21 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, (bool, int, float, str))
 
 
-def _leaf(field: FieldInfo, value: Any) -> Any:
+_OTHER_SHAPES = frozenset({"custom_imports"})
+"""List fields whose validation also takes another shape (``custom_imports``: MMEngine's
+``{imports: [...], allow_failed_imports: ...}``): open in the tree, or a file giving that shape could
+not merge over the default list."""
+
+
+def _leaf(field: FieldInfo, value: Any, name: str = "") -> Any:
     """A default as the tree holds it: scalars as they are, and lists of scalars of a field that
     takes only a list; anything else (``param_scheduler``, which a mapping may give, a model of a
-    union) is an open ``null`` that validation fills with the default."""
+    union, a list field of :data:`_OTHER_SHAPES`) is an open ``null`` that validation fills with the
+    default."""
     if _scalar(value):
         return value
+    if name in _OTHER_SHAPES:
+        return None
     if isinstance(value, list) and get_origin(field.annotation) is list and all(_scalar(v) for v in value):
         return list(value)
     return None
@@ -87,7 +96,7 @@ def _tree_of(model: BaseModel) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, field in type(model).model_fields.items():
         value = getattr(model, name)
-        out[field.alias or name] = _tree_of(value) if _closed(field, value) else _leaf(field, value)
+        out[field.alias or name] = _tree_of(value) if _closed(field, value) else _leaf(field, value, name)
     return out
 
 
@@ -138,7 +147,7 @@ def _base() -> dict[str, Any]:
             out[key] = None
             continue
         value = field.get_default(call_default_factory=True, validated_data={})
-        out[key] = _tree_of(value) if _closed(field, value) else _leaf(field, value)
+        out[key] = _tree_of(value) if _closed(field, value) else _leaf(field, value, name)
     return {**out, **_cli_defaults()}
 
 

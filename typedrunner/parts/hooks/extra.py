@@ -155,8 +155,13 @@ class EarlyStoppingHook(Hook):
         return {"best": self.best, "wait": self.wait}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        self.best = state.get("best")
-        self.wait = int(state.get("wait", 0))
+        best, wait = state.get("best"), state.get("wait", 0)
+        if best is not None and (isinstance(best, bool) or not isinstance(best, int | float)):
+            raise TypeError(f"best is {best!r}: a number or None (no validation yet) was expected")
+        if isinstance(wait, bool) or not isinstance(wait, int) or wait < 0:
+            raise TypeError(f"wait is {wait!r}: a count of validations (an int >= 0) was expected")
+        self.best = None if best is None else float(best)
+        self.wait = wait
 
 
 class EmptyCacheHook(Hook):
