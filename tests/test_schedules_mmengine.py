@@ -1,8 +1,8 @@
 """Every schedule MMEngine has, against MMEngine itself: the same ``param_scheduler`` entries given to
 MMEngine's own ``Runner`` and to typedrunner's, over the same epochs and iterations, give the same lr
 and momentum at every iteration. Windows, defaulted lengths, chains of several schedules and
-``convert_to_iter_based`` included. ``ReduceOnPlateauLR`` steps on each validation's metrics: both
-runners validate after every epoch, their metric giving the same scripted values.
+``convert_to_iter_based`` included. ``ReduceOnPlateauLR`` and ``ReduceOnPlateauMomentum`` step on each
+validation's metrics: both runners validate after every epoch, their metric giving the same scripted values.
 """
 
 from __future__ import annotations
@@ -195,17 +195,26 @@ def _plateau(**arguments: Any) -> dict[str, Any]:
     return {"type": "ReduceOnPlateauLR", "monitor": "accuracy", **arguments}
 
 
-# (id, param_scheduler, the monitored metric's value at each validation)
-PLATEAU_CASES: list[tuple[str, list[dict[str, Any]], list[float]]] = [
-    ("greater-rel", [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.01)], RISING),
-    ("greater-abs", [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.5, threshold_rule="abs")], RISING),
-    ("less-rel", [_plateau(factor=0.5, patience=0, threshold=0.01)], FALLING),
-    ("less-abs", [_plateau(rule="less", factor=0.5, patience=0, threshold=0.02, threshold_rule="abs")], FALLING),
-    ("defaults-less", [_plateau(patience=0)], FALLING),
-    ("cooldown", [_plateau(rule="greater", factor=0.5, patience=0, cooldown=2)], RISING),
-    ("min_value", [_plateau(rule="greater", factor=0.1, patience=0, min_value=0.005)], RISING),
-    ("eps", [_plateau(rule="greater", factor=0.6, patience=0, eps=0.03)], RISING),  # 0.06 -> 0.036 is skipped
-    ("window", [_plateau(rule="greater", factor=0.5, patience=0, begin=2, end=5)], RISING),
+def _momentum(**arguments: Any) -> dict[str, Any]:
+    return {"type": "ReduceOnPlateauMomentum", "monitor": "accuracy", **arguments}
+
+
+# (id, param_scheduler, the monitored metric's value at each validation, optimizer)
+PLATEAU_CASES: list[tuple[str, list[dict[str, Any]], list[float], dict[str, Any]]] = [
+    ("greater-rel", [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.01)], RISING, SGD),
+    (
+        "greater-abs",
+        [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.5, threshold_rule="abs")],
+        RISING,
+        SGD,
+    ),
+    ("less-rel", [_plateau(factor=0.5, patience=0, threshold=0.01)], FALLING, SGD),
+    ("less-abs", [_plateau(rule="less", factor=0.5, patience=0, threshold=0.02, threshold_rule="abs")], FALLING, SGD),
+    ("defaults-less", [_plateau(patience=0)], FALLING, SGD),
+    ("cooldown", [_plateau(rule="greater", factor=0.5, patience=0, cooldown=2)], RISING, SGD),
+    ("min_value", [_plateau(rule="greater", factor=0.1, patience=0, min_value=0.005)], RISING, SGD),
+    ("eps", [_plateau(rule="greater", factor=0.6, patience=0, eps=0.03)], RISING, SGD),  # 0.06 -> 0.036 is skipped
+    ("window", [_plateau(rule="greater", factor=0.5, patience=0, begin=2, end=5)], RISING, SGD),
     (
         "with-multistep",
         [
@@ -213,6 +222,7 @@ PLATEAU_CASES: list[tuple[str, list[dict[str, Any]], list[float]]] = [
             _plateau(rule="greater", factor=0.5, patience=1),
         ],
         RISING,
+        SGD,
     ),
     (
         "after-warmup",
@@ -221,24 +231,42 @@ PLATEAU_CASES: list[tuple[str, list[dict[str, Any]], list[float]]] = [
             _plateau(factor=0.5, patience=0),
         ],
         FALLING,
+        SGD,
+    ),
+    # the momentum (SGD's momentum, Adam's beta1)
+    ("momentum-greater", [_momentum(rule="greater", factor=0.5, patience=1, threshold=0.01)], RISING, SGD),
+    (
+        "momentum-abs-cooldown",
+        [_momentum(factor=0.8, patience=0, threshold=0.05, threshold_rule="abs", cooldown=1)],
+        FALLING,
+        SGD,
+    ),
+    ("momentum-min_value", [_momentum(rule="greater", factor=0.5, patience=0, min_value=0.3)], RISING, SGD),
+    ("momentum-adam", [_momentum(rule="greater", factor=0.9, patience=0, begin=1)], RISING, ADAM),
+    (
+        "lr-and-momentum",
+        [_plateau(rule="greater", factor=0.5, patience=1), _momentum(rule="greater", factor=0.9, patience=0)],
+        RISING,
+        SGD,
     ),
 ]
 
 
-@pytest.mark.parametrize(("schedules", "script"), [pytest.param(*c[1:], id=c[0]) for c in PLATEAU_CASES])
+@pytest.mark.parametrize(("schedules", "script", "optimizer"), [pytest.param(*c[1:], id=c[0]) for c in PLATEAU_CASES])
 def test_reduce_on_plateau_equals_mmengine_validation_for_validation(
-    tmp_path: Path, schedules: list[dict[str, Any]], script: list[float]
+    tmp_path: Path, schedules: list[dict[str, Any]], script: list[float], optimizer: dict[str, Any]
 ) -> None:
-    expected = mmengine_plateau(tmp_path / "mmengine", schedules, script, SGD)
+    expected = mmengine_plateau(tmp_path / "mmengine", schedules, script, optimizer)
     runner, seen = run_schedules(
         tmp_path / "typedrunner",
         schedules,
         len(script),
-        optimizer=dict(SGD),
+        optimizer=dict(optimizer),
         hooks=[EpochToMetric()],
         val_evaluator=Evaluator(metrics=[ScriptedMetric("accuracy", script)]),
     )
     assert [m["accuracy"] for m in runner.metric_history] == script  # validated after every epoch
     assert len(expected.lr) == len(script) * 4
-    assert len(set(expected.lr)) > 1  # the script does reduce the lr
+    assert len(set(expected.lr)) > 1 or len(set(expected.momentum)) > 1  # the script does reduce
     assert seen.lr == pytest.approx(expected.lr, rel=1e-12, abs=0)
+    assert seen.momentum == pytest.approx(expected.momentum, rel=1e-12, abs=0)

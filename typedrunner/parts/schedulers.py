@@ -116,6 +116,7 @@ class ScheduleSlot:
             return
         scheduler: ReduceLROnPlateau = self.scheduler if self.scheduler is not None else self.open()
         scheduler.step(float(metrics[monitor]))
+        self._sync()
 
     def state_dict(self) -> dict[str, Any]:
         if self.scheduler is None:
