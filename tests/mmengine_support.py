@@ -158,3 +158,55 @@ def mmengine_checkpoint(work_dir: Path) -> tuple[Path, dict[str, torch.Tensor]]:
     with quiet():
         runner.train()
     return work_dir / "epoch_1.pth", {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    from mmengine.evaluator import Evaluator as MMEvaluator
+
+
+class MMScripted(MMBaseMetric):  # type: ignore[misc]
+    """``{key: values[n]}`` at the ``n``-th validation (from 0): the score a test chooses, as
+    typedrunner.testing.ScriptedMetric gives it after epoch ``n + 1``."""
+
+    def __init__(self, key: str, values: Sequence[float]) -> None:
+        super().__init__()
+        self.key = key
+        self.values = list(values)
+        self.done = 0
+
+    def process(self, data_batch: Any, data_samples: Any) -> None:
+        self.results.append(1)
+
+    def compute_metrics(self, results: list[Any]) -> dict[str, float]:
+        value = self.values[self.done]
+        self.done += 1
+        return {self.key: value}
+
+
+def mmengine_plateau(
+    work_dir: Path, schedules: Sequence[dict[str, Any]], script: Sequence[float], optimizer: dict[str, Any]
+) -> Values:
+    """Train ``len(script)`` epochs with MMEngine's Runner, validating after each one (its metric gives
+    ``script`` in turn, under the key ``accuracy``), so that its ParamSchedulerHook steps a
+    ``ReduceOnPlateauLR`` on each validation's metrics as in any MMEngine run: what each iteration trained with."""
+    values = Values()
+    runner = mmengine_runner(
+        work_dir,
+        len(script),
+        optim_wrapper={"optimizer": dict(optimizer)},
+        param_scheduler=copy.deepcopy(list(schedules)),
+        custom_hooks=[values],
+        train_cfg={"by_epoch": True, "max_epochs": len(script), "val_begin": 1, "val_interval": 1},
+        val_dataloader={
+            "dataset": MMData(),
+            "batch_size": BATCH,
+            "sampler": {"type": "DefaultSampler", "shuffle": False},
+            "collate_fn": {"type": "default_collate"},
+        },
+        val_cfg={},
+        val_evaluator=MMEvaluator([MMScripted("accuracy", script)]),
+    )
+    with quiet():
+        runner.train()
+    return values

@@ -4,15 +4,20 @@ validated and trained; what cannot be carried over is listed one key per line wi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
+from omegaconf import OmegaConf
 
 from tests.helpers import REPO, explain
 from typedrunner import Config, ConfigError
+from typedrunner.config import RunnerConfig
 from typedrunner.config.pyconfig import read_config
+from typedrunner.runner import Runner
 
 CONFIGS = REPO / "tests" / "mmengine_configs"
 QUICK = CONFIGS / "mlp" / "mlp_rings_quick.py"
@@ -20,11 +25,19 @@ NOT_CARRIED = [
     "not carried over (5):",
     "  dataset_type: not a Runner argument (a variable of the config file; where it was used, its value was copied)",
     "  default_scope: registry scopes: typedrunner has one registry per kind, names resolve without a scope",
-    "  vis_backends: visualizer backends are not supported yet (the run directory's JSON-lines log holds every scalar)",
-    "  visualizer: visualizer backends are not supported yet (the run directory's JSON-lines log holds every scalar)",
-    "  default_hooks.visualization (VisualizationHook): unknown key; valid keys: runtime_info, timer, sampler_seed, "
-    "logger, param_scheduler, checkpoint",
+    "  vis_backends: not a Runner argument (a variable of the config file; where it was used, its value was copied)",
+    "  visualizer.type (UniversalVisualizer): replaced by Visualizer, which sends every scalar to the same backends "
+    "(typedrunner draws no images)",
+    "  default_hooks.visualization (VisualizationHook): draws predictions on validation and test images; "
+    "typedrunner's visualizer logs scalars, it draws no images",
 ]
+
+
+def _load(text: str) -> dict[str, Any]:
+    """A written experiment YAML as plain data."""
+    data = OmegaConf.to_container(OmegaConf.create(text))
+    assert isinstance(data, dict)
+    return {str(k): v for k, v in data.items()}
 
 
 def migrate(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -141,7 +154,10 @@ def test_migrate_converts_and_validates(tmp_path: Path, subprocess_env: dict[str
     assert lines[-1] == "valid; run it: python -m typedrunner +experiment=mlp_rings_quick"
     text = out.read_text(encoding="utf-8")
     assert text.startswith("# @package _global_\n")
-    assert "visualizer" not in text and "default_scope" not in text and "VisualizationHook" not in text
+    assert "default_scope" not in text and "VisualizationHook" not in text and "UniversalVisualizer" not in text
+    converted = _load(text)
+    assert converted["visualizer"] == {"type": "Visualizer", "vis_backends": [{"type": "LocalVisBackend"}]}
+    assert "visualization" not in converted["default_hooks"]
 
 
 def test_migrate_of_an_openmmlab_model_writes_the_file_and_exits_2_with_the_report(
@@ -162,3 +178,100 @@ def test_migrate_of_an_openmmlab_model_writes_the_file_and_exits_2_with_the_repo
     assert "  custom_hooks[1] (MMDetWandbHook): unknown hook type 'MMDetWandbHook'" in result.stdout
     assert "model.type: unknown model type 'ImageClassifier'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+VISUALIZER_CONFIG = f"""_base_ = ['{QUICK}']
+train_cfg = dict(max_epochs=1)
+train_dataloader = dict(dataset=dict(size=128))
+vis_backends = [
+    dict(type='LocalVisBackend', img_save_dir='images'),
+    dict(type='ClearMLVisBackend'),
+    dict(type='TensorboardVisBackend'),
+    dict(type='WandbVisBackend', init_kwargs=dict(project='rings', entity='lab'), watch_kwargs=dict(log='all')),
+    dict(type='NeptuneVisBackend', init_kwargs=dict(project='lab/rings')),
+    dict(type='MLflowVisBackend', exp_name='rings', artifact_suffix=('.json',)),
+    dict(type='DVCLiveVisBackend'),
+    dict(type='AimVisBackend'),
+    dict(type='TensorboardVisBackend', save_dir='/var/log/tb'),
+]
+visualizer = dict(type='DetLocalVisualizer', vis_backends=vis_backends, name='visualizer', line_width=3)
+default_hooks = dict(visualization=dict(type='DetVisualizationHook', draw=True, interval=10))
+"""
+VISUALIZER_NOTES = [
+    "  vis_backends: not a Runner argument (a variable of the config file; where it was used, its value was copied)",
+    "  visualizer.type (DetLocalVisualizer): replaced by Visualizer, which sends every scalar to the same backends "
+    "(typedrunner draws no images)",
+    "  visualizer.name: not an argument of typedrunner's Visualizer (it takes vis_backends)",
+    "  visualizer.line_width: not an argument of typedrunner's Visualizer (it takes vis_backends)",
+    "  visualizer.vis_backends[0].img_save_dir: where MMEngine saves drawn images; typedrunner's visualizer logs "
+    "scalars, it draws no images",
+    "  visualizer.vis_backends[1] (ClearMLVisBackend): typedrunner has no such backend (it has LocalVisBackend, "
+    "TensorboardVisBackend, MLflowVisBackend, WandbVisBackend)",
+    "  visualizer.vis_backends[3].init_kwargs.entity: a wandb.init argument typedrunner does not pass "
+    "(it takes project, group, name, tags, mode)",
+    "  visualizer.vis_backends[3].watch_kwargs: typedrunner does not call wandb.watch",
+    "  visualizer.vis_backends[4] (NeptuneVisBackend): typedrunner has no such backend (it has LocalVisBackend, "
+    "TensorboardVisBackend, MLflowVisBackend, WandbVisBackend)",
+    "  visualizer.vis_backends[5].artifact_suffix: typedrunner logs no MLflow artifacts",
+    "  visualizer.vis_backends[6] (DVCLiveVisBackend): typedrunner has no such backend (it has LocalVisBackend, "
+    "TensorboardVisBackend, MLflowVisBackend, WandbVisBackend)",
+    "  visualizer.vis_backends[7] (AimVisBackend): typedrunner has no such backend (it has LocalVisBackend, "
+    "TensorboardVisBackend, MLflowVisBackend, WandbVisBackend)",
+    "  visualizer.vis_backends[8] (TensorboardVisBackend): save_dir: must be a relative path inside the run "
+    "directory, without '..' (got '/var/log/tb')",
+    "  default_hooks.visualization (DetVisualizationHook): draws predictions on validation and test images; "
+    "typedrunner's visualizer logs scalars, it draws no images",
+]
+
+
+def test_migrate_carries_the_visualizer_backends_over(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
+    """A task visualizer becomes ``Visualizer``; each backend typedrunner has is carried with its arguments
+    (MMEngine's wandb ``init_kwargs`` as the backend's own), everything else is one line with the reason."""
+    path = tmp_path / "rings_vis.py"
+    path.write_text(VISUALIZER_CONFIG, encoding="utf-8")
+    out = tmp_path / "rings_vis.yaml"
+    result = migrate([str(path), "--out", str(out)], subprocess_env)
+    assert result.returncode == 0, explain(result)
+    lines = result.stdout.splitlines()
+    notes = [line for line in lines[2:-1] if "vis" in line.split(":")[0]]  # (dataset_type, default_scope: above)
+    assert notes == VISUALIZER_NOTES
+    assert lines[-1] == "valid; run it: python -m typedrunner +experiment=rings_vis"
+    converted = _load(out.read_text(encoding="utf-8"))
+    assert converted["visualizer"] == {
+        "type": "Visualizer",
+        "vis_backends": [
+            {"type": "LocalVisBackend"},
+            {"type": "TensorboardVisBackend"},
+            {"type": "WandbVisBackend", "project": "rings"},
+            {"type": "MLflowVisBackend", "exp_name": "rings"},
+        ],
+    }
+    assert "visualization" not in converted["default_hooks"]
+
+
+def test_a_migrated_visualizer_trains_and_writes_the_backends_files(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """The converted file validates, and a run of it writes MMEngine's ``vis_data/scalars.json`` and
+    TensorBoard's event files."""
+    path = tmp_path / "rings_vis.py"
+    path.write_text(
+        f"_base_ = ['{QUICK}']\n"
+        "train_cfg = dict(max_epochs=1)\n"
+        "train_dataloader = dict(dataset=dict(size=128))\n"
+        "val_dataloader = dict(dataset=dict(size=64))\n"
+        "visualizer = dict(type='Visualizer', _delete_=True,\n"
+        "                  vis_backends=[dict(type='LocalVisBackend'), dict(type='TensorboardVisBackend')])\n",
+        encoding="utf-8",
+    )
+    out = tmp_path / "rings_vis.yaml"
+    result = migrate([str(path), "--out", str(out)], subprocess_env)
+    assert result.returncode == 0, explain(result)
+    assert "  visualizer" not in result.stdout  # nothing of this visualizer is left out
+    converted = _load(out.read_text(encoding="utf-8"))
+    run_dir = tmp_path / "run"
+    runner = Runner(RunnerConfig.from_dict({**converted, "work_dir": str(run_dir)}))
+    runner.train()
+    scalars = [json.loads(line) for line in (run_dir / "vis_data" / "scalars.json").read_text().splitlines()]
+    assert any("val/accuracy" in record for record in scalars)  # the validation's metric reached the backend
+    assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))

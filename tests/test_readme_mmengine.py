@@ -45,3 +45,6 @@ def test_the_migration_guide_commands_run_and_print_what_it_shows(
     summary = json.loads(summary_file.read_text(encoding="utf-8"))
     assert summary["epochs"] == 2
     assert summary["final_metrics"]["accuracy"] > 80.0  # 2 epochs on 2,000 points of the seed problem
+    # the visualizer carried over (UniversalVisualizer's LocalVisBackend) wrote MMEngine's files
+    scalars = (summary_file.parent / "vis_data" / "scalars.json").read_text(encoding="utf-8").splitlines()
+    assert any("val/accuracy" in json.loads(line) for line in scalars)

@@ -1,7 +1,8 @@
 """Every schedule MMEngine has, against MMEngine itself: the same ``param_scheduler`` entries given to
 MMEngine's own ``Runner`` and to typedrunner's, over the same epochs and iterations, give the same lr
 and momentum at every iteration. Windows, defaulted lengths, chains of several schedules and
-``convert_to_iter_based`` included. (``ReduceOnPlateauLR`` steps on validations, not here.)
+``convert_to_iter_based`` included. ``ReduceOnPlateauLR`` and ``ReduceOnPlateauMomentum`` step on each
+validation's metrics: both runners validate after every epoch, their metric giving the same scripted values.
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from tests.mmengine_support import mmengine_schedule
+from tests.mmengine_support import mmengine_plateau, mmengine_schedule
 from tests.schedule_support import approx, run_schedules
+from typedrunner.config import Evaluator
+from typedrunner.testing import EpochToMetric, ScriptedMetric
 
 EPOCHS = 5  # of 4 iterations: 20 iterations
 
@@ -177,3 +180,93 @@ def test_schedule_equals_mmengine_step_for_step(
     assert len(set(expected.lr)) > 1 or len(set(expected.momentum)) > 1  # the schedule does something
     assert seen.lr == approx(expected.lr)
     assert seen.momentum == approx(expected.momentum)
+
+
+# ----------------------------------------------------------------------------------------------
+# ReduceOnPlateauLR: stepped by each validation's metrics (MMEngine's ParamSchedulerHook.after_val_epoch)
+# ----------------------------------------------------------------------------------------------
+RISING = [50.0, 60.0, 60.3, 59.0, 58.0, 70.0, 65.0, 64.0, 63.0, 62.0]
+"""An accuracy after each epoch: 60.3 beats 60 by 0.5%, not by 1%."""
+FALLING = [1.0, 0.8, 0.79, 0.85, 0.6, 0.6, 0.599, 0.7, 0.5, 0.55]
+"""A loss after each epoch: 0.79 beats 0.8 by 1.25% (0.01 absolute), 0.599 beats 0.6 by 0.17%."""
+
+
+def _plateau(**arguments: Any) -> dict[str, Any]:
+    return {"type": "ReduceOnPlateauLR", "monitor": "accuracy", **arguments}
+
+
+def _momentum(**arguments: Any) -> dict[str, Any]:
+    return {"type": "ReduceOnPlateauMomentum", "monitor": "accuracy", **arguments}
+
+
+# (id, param_scheduler, the monitored metric's value at each validation, optimizer)
+PLATEAU_CASES: list[tuple[str, list[dict[str, Any]], list[float], dict[str, Any]]] = [
+    ("greater-rel", [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.01)], RISING, SGD),
+    (
+        "greater-abs",
+        [_plateau(rule="greater", factor=0.5, patience=1, threshold=0.5, threshold_rule="abs")],
+        RISING,
+        SGD,
+    ),
+    ("less-rel", [_plateau(factor=0.5, patience=0, threshold=0.01)], FALLING, SGD),
+    ("less-abs", [_plateau(rule="less", factor=0.5, patience=0, threshold=0.02, threshold_rule="abs")], FALLING, SGD),
+    ("defaults-less", [_plateau(patience=0)], FALLING, SGD),
+    ("cooldown", [_plateau(rule="greater", factor=0.5, patience=0, cooldown=2)], RISING, SGD),
+    ("min_value", [_plateau(rule="greater", factor=0.1, patience=0, min_value=0.005)], RISING, SGD),
+    ("eps", [_plateau(rule="greater", factor=0.6, patience=0, eps=0.03)], RISING, SGD),  # 0.06 -> 0.036 is skipped
+    ("window", [_plateau(rule="greater", factor=0.5, patience=0, begin=2, end=5)], RISING, SGD),
+    (
+        "with-multistep",
+        [
+            {"type": "MultiStepLR", "milestones": [3], "gamma": 0.2},
+            _plateau(rule="greater", factor=0.5, patience=1),
+        ],
+        RISING,
+        SGD,
+    ),
+    (
+        "after-warmup",
+        [
+            {"type": "LinearLR", "start_factor": 0.25, "by_epoch": False, "end": 10},
+            _plateau(factor=0.5, patience=0),
+        ],
+        FALLING,
+        SGD,
+    ),
+    # the momentum (SGD's momentum, Adam's beta1)
+    ("momentum-greater", [_momentum(rule="greater", factor=0.5, patience=1, threshold=0.01)], RISING, SGD),
+    (
+        "momentum-abs-cooldown",
+        [_momentum(factor=0.8, patience=0, threshold=0.05, threshold_rule="abs", cooldown=1)],
+        FALLING,
+        SGD,
+    ),
+    ("momentum-min_value", [_momentum(rule="greater", factor=0.5, patience=0, min_value=0.3)], RISING, SGD),
+    ("momentum-adam", [_momentum(rule="greater", factor=0.9, patience=0, begin=1)], RISING, ADAM),
+    (
+        "lr-and-momentum",
+        [_plateau(rule="greater", factor=0.5, patience=1), _momentum(rule="greater", factor=0.9, patience=0)],
+        RISING,
+        SGD,
+    ),
+]
+
+
+@pytest.mark.parametrize(("schedules", "script", "optimizer"), [pytest.param(*c[1:], id=c[0]) for c in PLATEAU_CASES])
+def test_reduce_on_plateau_equals_mmengine_validation_for_validation(
+    tmp_path: Path, schedules: list[dict[str, Any]], script: list[float], optimizer: dict[str, Any]
+) -> None:
+    expected = mmengine_plateau(tmp_path / "mmengine", schedules, script, optimizer)
+    runner, seen = run_schedules(
+        tmp_path / "typedrunner",
+        schedules,
+        len(script),
+        optimizer=dict(optimizer),
+        hooks=[EpochToMetric()],
+        val_evaluator=Evaluator(metrics=[ScriptedMetric("accuracy", script)]),
+    )
+    assert [m["accuracy"] for m in runner.metric_history] == script  # validated after every epoch
+    assert len(expected.lr) == len(script) * 4
+    assert len(set(expected.lr)) > 1 or len(set(expected.momentum)) > 1  # the script does reduce
+    assert seen.lr == pytest.approx(expected.lr, rel=1e-12, abs=0)
+    assert seen.momentum == pytest.approx(expected.momentum, rel=1e-12, abs=0)

@@ -4,7 +4,9 @@ config (with its ``_base_`` files) as a typedrunner experiment.
 1. The config is read, not run (``typedrunner.config.pyconfig``: values from the syntax tree; no import of
    it runs), its bases merged as MMEngine merges them.
 2. What typedrunner has no place for is left out, one line per key with the reason: variables of the file
-   that are not Runner arguments, ``default_scope``, visualizer backends, and any key or optional part
+   that are not Runner arguments, ``default_scope``, what the ``visualizer`` has that typedrunner's has
+   not (a task visualizer's type and drawing arguments, a backend it does not have: see
+   ``typedrunner.app.migrate_visualizer``), ``default_hooks.visualization``, and any key or optional part
    (a default hook, a custom hook, a data preprocessor) that validation refuses, such as a registry name
    of an OpenMMLab package that is not installed. MMEngine's own classes named by dotted path
    (``mmengine.dataset.DefaultSampler``) become typedrunner's names for them.
@@ -25,6 +27,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from typedrunner.app.migrate_visualizer import carry_visualization_hook, carry_visualizer
 from typedrunner.config import RunnerConfig
 from typedrunner.config.pyconfig import read_config
 from typedrunner.errors import ConfigError
@@ -34,8 +37,6 @@ __all__ = ["convert", "main"]
 EXIT_INVALID = 2
 _LEFT_OUT = {
     "default_scope": "registry scopes: typedrunner has one registry per kind, names resolve without a scope",
-    "visualizer": "visualizer backends are not supported yet (the run directory's JSON-lines log holds every scalar)",
-    "vis_backends": "visualizer backends are not supported yet (the run directory's JSON-lines log holds every scalar)",
 }
 _OPTIONAL = re.compile(r"^(default_hooks\.\w+|custom_hooks\[\d+\]|data_preprocessor|model\.data_preprocessor)")
 _STEP = re.compile(r"\.?([^.\[\]]+)|\[(\d+)\]")
@@ -95,7 +96,9 @@ def convert(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
         # list there, so the mapping would not compose)
         data["custom_imports"] = list(imports.get("imports", []))
     for key in list(data):
-        if key in _LEFT_OUT:
+        if key == "visualizer":
+            notes.extend(carry_visualizer(data))
+        elif key in _LEFT_OUT:
             notes.append(f"{key}: {_LEFT_OUT[key]}")
             del data[key]
         elif key not in RunnerConfig.model_fields:
@@ -103,6 +106,7 @@ def convert(values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
                 f"{key}: not a Runner argument (a variable of the config file; where it was used, its value was copied)"
             )
             del data[key]
+    notes.extend(carry_visualization_hook(data))
     for _ in range(50):  # each round leaves out one refused key or optional part, then validates again
         removed = False
         for problem in _problems(data):

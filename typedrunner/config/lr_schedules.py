@@ -355,11 +355,15 @@ class ReduceOnPlateauLR(_Scheduler):
     patience: int = Field(default=10, ge=0)
     """Validations without improvement before reducing."""
     threshold: float = Field(default=1e-4, ge=0)
-    """Smallest change counted as an improvement (relative)."""
+    """Smallest change counted as an improvement (relative or absolute: ``threshold_rule``)."""
+    threshold_rule: Literal["rel", "abs"] = "rel"
+    """``rel``: an improvement beats the best by ``best * threshold``; ``abs``: by ``threshold``."""
     cooldown: int = Field(default=0, ge=0)
     """Validations to wait after a reduction."""
     min_value: float = Field(default=0.0, ge=0)
     """Lower bound of the lr."""
+    eps: float = Field(default=1e-8, ge=0)
+    """A reduction smaller than this is skipped (the lr stays)."""
 
     def build(self, optimizer: torch.optim.Optimizer, length: int | None = None) -> ReduceLROnPlateau:
         from torch.optim import lr_scheduler
@@ -370,6 +374,8 @@ class ReduceOnPlateauLR(_Scheduler):
             factor=self.factor,
             patience=self.patience,
             threshold=self.threshold,
+            threshold_mode=self.threshold_rule,
             cooldown=self.cooldown,
             min_lr=self.min_value,
+            eps=self.eps,
         )

@@ -12,6 +12,7 @@ from typedrunner.config.lr_schedules import (
     LinearLR,
     MultiStepLR,
     PolyLR,
+    ReduceOnPlateauLR,
     StepLR,
 )
 
@@ -23,6 +24,7 @@ __all__ = [
     "LinearMomentum",
     "MultiStepMomentum",
     "PolyMomentum",
+    "ReduceOnPlateauMomentum",
     "StepMomentum",
 ]
 
@@ -87,5 +89,14 @@ class CosineRestartMomentum(CosineRestartLR):
     """``CosineRestartLR``'s schedule applied to the momentum."""
 
     type: Literal["CosineRestartMomentum"] = "CosineRestartMomentum"  # type: ignore[assignment]
+    """Scheduler name."""
+    param: ClassVar[Literal["lr", "momentum"]] = "momentum"
+
+
+class ReduceOnPlateauMomentum(ReduceOnPlateauLR):
+    """``ReduceOnPlateauLR`` applied to the momentum: multiplied by ``factor`` when the monitored
+    validation metric stops improving (``min_value`` is the momentum's lower bound)."""
+
+    type: Literal["ReduceOnPlateauMomentum"] = "ReduceOnPlateauMomentum"  # type: ignore[assignment]
     """Scheduler name."""
     param: ClassVar[Literal["lr", "momentum"]] = "momentum"

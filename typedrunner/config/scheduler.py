@@ -39,6 +39,7 @@ from typedrunner.config.momentum import (
     LinearMomentum,
     MultiStepMomentum,
     PolyMomentum,
+    ReduceOnPlateauMomentum,
     StepMomentum,
 )
 from typedrunner.registry.lazy import Component, Lazy
@@ -64,6 +65,7 @@ __all__ = [
     "PolyLR",
     "PolyMomentum",
     "ReduceOnPlateauLR",
+    "ReduceOnPlateauMomentum",
     "SchedulerConfig",
     "StepLR",
     "StepMomentum",
@@ -114,6 +116,7 @@ _Schedules = (
     | Annotated[LinearMomentum, Tag("<LinearMomentum>")]
     | Annotated[ConstantMomentum, Tag("<ConstantMomentum>")]
     | Annotated[PolyMomentum, Tag("<PolyMomentum>")]
+    | Annotated[ReduceOnPlateauMomentum, Tag("<ReduceOnPlateauMomentum>")]
     | Annotated[Lazy[Any], _GENERIC, Tag(GENERIC)]
 )
 SchedulerConfig = Annotated[_Schedules, Discriminator(by_type(_Schedules))]

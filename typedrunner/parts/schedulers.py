@@ -48,6 +48,7 @@ class ScheduleSlot:
         self.by_epoch = window.by_epoch
         self.begin = window.begin
         self.end = window.end if window.end is not None else run_length
+        self.open_ended = window.end is None
         self.scheduler: Any = None
         self.monitor: str | None = getattr(config, "monitor", None)
         self.param = param_of(config)
@@ -105,11 +106,17 @@ class ScheduleSlot:
             self._sync()
 
     def observe(self, metrics: Mapping[str, float], done: int) -> None:
-        """A validation finished: a plateau schedule steps on its monitored metric, inside its window."""
+        """A validation finished after ``done`` epochs: a plateau schedule steps on its monitored metric
+        when ``begin <= done < end`` (MMEngine's ``ReduceOnPlateauParamScheduler.step``; no ``end``: to
+        the last validation), its scheduler built at the first validation inside the window."""
         monitor = self.monitor
-        if monitor is not None and monitor in metrics and self.begin <= done <= self.end:
-            scheduler: ReduceLROnPlateau = self.scheduler
-            scheduler.step(float(metrics[monitor]))
+        if monitor is None or monitor not in metrics or done < self.begin:
+            return
+        if not self.open_ended and done >= self.end:
+            return
+        scheduler: ReduceLROnPlateau = self.scheduler if self.scheduler is not None else self.open()
+        scheduler.step(float(metrics[monitor]))
+        self._sync()
 
     def state_dict(self) -> dict[str, Any]:
         if self.scheduler is None:
