@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import random
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +23,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobStatus
 from omegaconf import open_dict
 
-from tests.helpers import CONF, REPO, explain
+from tests.helpers import CONF, REPO, SLURM_JOB, explain
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import untrusted_hydra_targets
 
@@ -232,3 +234,62 @@ def test_a_multi_task_sweep_without_launcher_slurm_is_refused_before_submission(
     assert "sweep refused before launch (2 points)" in result.stderr and message in result.stderr, result.stderr
     assert "add launcher=slurm" in result.stderr
     assert not (sweep / ".submitit").exists() and not (sweep / "0").exists()
+
+
+def free_job_port() -> int:
+    """A free port that ``15000 + the last four digits of the job id`` names (the master's port)."""
+    for port in random.sample(range(15000, 25000), 200):
+        with socket.socket() as s:
+            try:
+                s.bind(("localhost", port))
+            except OSError:
+                continue
+            return port
+    raise AssertionError("no free port in 15000-24999")
+
+
+def test_a_pickled_slurm_ddp_job_runs_as_two_slurm_tasks_of_one_ddp_group(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """What a node does with the preset's job, without a cluster: the job is composed and pickled as
+    ``SlurmLauncher.launch`` hands it to submitit, then run as ``srun`` runs it, by two
+    ``python -m submitit.core._submit`` processes given the environment SLURM sets for 2 tasks."""
+    sweep = tmp_path / "sweep"
+    extra = ["launcher=slurm", "train_dataloader.dataset.size=256", "val_dataloader.dataset.size=64"]
+    code = f"from tests.helpers import pickle_slurm_job; pickle_slurm_job({str(sweep)!r}, 'slurm_ddp', {extra!r})"
+    submitted = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=subprocess_env, capture_output=True, text=True, timeout=120
+    )
+    assert submitted.returncode == 0, explain(submitted)
+    assert "#SBATCH --ntasks-per-node=4" in submitted.stdout and "#SBATCH --gpus-per-node=4" in submitted.stdout
+
+    port = free_job_port()
+    node = subprocess_env | {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": str(port - 15000)}
+    node |= {"SLURM_ARRAY_JOB_ID": SLURM_JOB, "SLURM_ARRAY_TASK_ID": "0", "SLURM_NTASKS": "2", "SLURM_NODEID": "0"}
+    node |= {"SLURM_JOB_NUM_NODES": "1", "SLURM_JOB_NODELIST": "localhost"}
+    tasks = [
+        subprocess.Popen(
+            [sys.executable, "-m", "submitit.core._submit", str(sweep / ".submitit" / "%j")],
+            cwd=REPO,
+            env=node | {"SLURM_PROCID": str(rank), "SLURM_LOCALID": str(rank)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    outputs = [task.communicate(timeout=180)[0] for task in tasks]
+    assert [task.returncode for task in tasks] == [0, 0], outputs
+
+    folder = sweep / ".submitit" / f"{SLURM_JOB}_0"
+    returns = []
+    for rank in (0, 1):
+        with (folder / f"{SLURM_JOB}_0_{rank}_result.pkl").open("rb") as f:
+            outcome, job_return = pickle.load(f)  # written by this test's own job
+        assert outcome == "success" and job_return.status is JobStatus.COMPLETED, job_return
+        returns.append(job_return)
+    assert returns[0].hydra_cfg.hydra.output_subdir == ".hydra" and returns[1].hydra_cfg.hydra.output_subdir is None
+    assert files_in(sweep / "0") == RANK_ZERO_FILES
+    assert json.loads((sweep / "0" / "summary.json").read_text())["iters"] == 2  # 256 / (2 ranks x 64)
+    assert returns[0].return_value == returns[1].return_value
+    assert "using gloo rank=1" in outputs[1] and "training device=cpu" in outputs[0], outputs
