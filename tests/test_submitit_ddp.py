@@ -26,6 +26,7 @@ from omegaconf import open_dict
 from tests.helpers import CONF, REPO, SLURM_JOB, explain
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import untrusted_hydra_targets
+from typedrunner.engine.launchers import detect
 
 SMALL = [
     "+experiment=mlp",
@@ -82,6 +83,39 @@ def typedrunner(args: list[str], env: dict[str, str]) -> subprocess.CompletedPro
 
 def files_in(run_dir: Path) -> set[str]:
     return {str(p.relative_to(run_dir)) for p in run_dir.rglob("*")}
+
+
+# ----------------------------------------------------------------------------------------------
+# A submitit task's place in its job, from submitit's JobEnvironment
+# ----------------------------------------------------------------------------------------------
+def test_a_submitit_task_is_a_slurm_rank_of_its_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    for key in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "SUBMITIT_EXECUTOR"):
+        monkeypatch.delenv(key, raising=False)
+    assert detect() is None  # one plain process
+    # the local executor: every task on this machine, the job id is the job's controller's pid
+    for key, value in {"EXECUTOR": "local", "LOCAL_GLOBALID": "1", "LOCAL_LOCALID": "1"}.items():
+        monkeypatch.setenv(f"SUBMITIT_{key}", value)
+    monkeypatch.setenv("SUBMITIT_LOCAL_NTASKS", "2")
+    monkeypatch.setenv("SUBMITIT_LOCAL_JOB_ID", "3141592")
+    env = detect()
+    assert env is not None
+    assert (env.launcher, env.rank, env.world_size, env.local_rank) == ("slurm", 1, 2, 1)
+    assert (env.master_addr, env.master_port) == ("127.0.0.1", 15000 + 1592)
+    assert env.describe() == "rank 1 of 2 started by submitit's local executor (job 3141592)"
+    # on SLURM: submitit reads SLURM's variables; the master is the job's first host
+    monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
+    slurm = {"PROCID": "5", "NTASKS": "8", "LOCALID": "1", "JOB_NODELIST": "gpu[07-10],cpu3", "JOB_ID": "1234567"}
+    for key, value in slurm.items():
+        monkeypatch.setenv(f"SLURM_{key}", value)
+    monkeypatch.setenv("SLURM_NODELIST", "gpu[07-10],cpu3")
+    env = detect()
+    assert env is not None
+    assert (env.launcher, env.rank, env.world_size, env.local_rank) == ("slurm", 5, 8, 1)
+    assert (env.master_addr, env.master_port) == ("gpu07", 15000 + 4567)
+    assert "submitit's slurm executor" in env.describe()
+    monkeypatch.setenv("MASTER_PORT", "29999")
+    env = detect()
+    assert env is not None and env.master_port == 29999  # MASTER_PORT wins, as under srun
 
 
 # ----------------------------------------------------------------------------------------------
