@@ -363,10 +363,11 @@ REPORT = "hydra/callbacks=sweep_report"
 SLURM_JOB = "4242"
 
 
-def pickle_slurm_job(sweep_dir: str) -> None:
-    """Run in a child process: compose ``hydra/launcher=slurm`` as ``python -m typedrunner -m`` does,
-    instantiate the launcher, render its sbatch header with submitit, and pickle job 0 exactly as
-    ``SlurmLauncher.launch`` hands it to submitit (``DelayedSubmission(launcher, *job_params)``)."""
+def pickle_slurm_job(sweep_dir: str, preset: str = "slurm", extra: Sequence[str] = ()) -> None:
+    """Run in a child process: compose ``hydra/launcher=<preset>`` (and the ``extra`` overrides) as
+    ``python -m typedrunner -m`` does, instantiate the launcher, render its sbatch header with submitit,
+    and pickle job 0 exactly as ``SlurmLauncher.launch`` hands it to submitit
+    (``DelayedSubmission(launcher, *job_params)``)."""
     from hydra import compose, initialize_config_dir
     from hydra._internal.callbacks import Callbacks
     from hydra.core.global_hydra import GlobalHydra
@@ -378,7 +379,8 @@ def pickle_slurm_job(sweep_dir: str) -> None:
 
     from typedrunner.app.cli import _task
 
-    overrides = ["hydra/launcher=slurm", REPORT, "hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep_dir}", *ONE_EPOCH]
+    overrides = [f"hydra/launcher={preset}", REPORT, "hydra.mode=MULTIRUN", f"hydra.sweep.dir={sweep_dir}", *ONE_EPOCH]
+    overrides += extra
     with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
         cfg = compose("config", overrides=overrides, return_hydra_config=True)
         loader = GlobalHydra.instance().config_loader()
@@ -397,7 +399,7 @@ def pickle_slurm_job(sweep_dir: str) -> None:
     )
 
     job_params = (
-        [*ONE_EPOCH, "optim_wrapper.optimizer.lr=0.01"],
+        [*ONE_EPOCH, *extra, "optim_wrapper.optimizer.lr=0.01"],
         "hydra.sweep.dir",
         0,
         "job_id_for_0",

@@ -121,6 +121,30 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
         "tests/test_sweeps.py::test_slurm_preset_composes_and_its_job_pickles_and_runs",
         "no cluster: the preset composes, submitit renders the sbatch lines, the pickled job runs as a node would",
     ),
+    # Training on several GPUs and nodes
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch": RunBy(
+        "tests/test_distributed.py::test_one_run_directory_holds_rank_zeros_files_once",
+        "two CPU ranks with gloo, 2 epochs on 256 points",
+    ),
+    "srun --ntasks-per-node=2 python -m typedrunner +experiment=mlp launcher=slurm": RunBy(
+        "tests/test_distributed.py::test_sigterm_to_every_rank_saves_once_exits_3_and_resumes_exactly",
+        "no srun here: two processes given the environment srun sets, stopped by SIGTERM and resumed",
+    ),
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner -m +experiment=mlp launcher=pytorch "
+    "optim_wrapper.optimizer.lr=1e-3,1e-2": RunBy(
+        "tests/test_distributed.py::test_a_sweep_under_torchrun_runs_each_job_on_every_rank",
+        "two CPU ranks with gloo, one epoch on 256 points",
+    ),
+    "python -m typedrunner -m +experiment=mlp hydra/launcher=slurm_ddp launcher=slurm hydra.launcher.partition=gpu "
+    "optim_wrapper.optimizer.lr=1e-3,1e-2": RunBy(
+        "tests/test_submitit_ddp.py::test_the_slurm_ddp_preset_composes_is_allowed_and_renders_its_tasks_and_gpus",
+        "no cluster: composed, validated, allowed, and rendered by submitit into its #SBATCH lines",
+    ),
+    "python -m typedrunner -m +experiment=mlp launcher=slurm hydra/launcher=submitit_local "
+    "hydra.launcher.tasks_per_node=2 optim_wrapper.optimizer.lr=1e-3,1e-2": RunBy(
+        "tests/test_submitit_ddp.py::test_each_job_is_one_ddp_run_of_two_ranks_in_its_own_directory",
+        "one epoch on 256 points, CPU gloo, a temporary sweep directory",
+    ),
     "python -m typedrunner -m +experiment=mlp hydra/sweeper=optuna_mlp": RunBy(
         "tests/test_sweeps.py::test_optuna_three_trials_best_value_is_a_logged_metric", "3 trials of one epoch"
     ),

@@ -118,6 +118,7 @@ HYDRA_OPTIONS = [
     [],
     ["hydra/launcher=parallel"],
     ["hydra/launcher=slurm"],
+    ["hydra/launcher=slurm_ddp"],
     ["hydra/launcher=submitit_local"],
     ["hydra/launcher=basic"],
     ["hydra/sweeper=optuna_mlp"],

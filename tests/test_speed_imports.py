@@ -2,7 +2,8 @@
 
 A real ``python -m typedrunner +experiment=mlp`` run, with a ``sitecustomize`` on its PYTHONPATH that
 records which code imported each watched module, and a custom hook that writes ``sys.modules`` when
-the first training iteration starts. The sweep report code and matplotlib must be absent then.
+the first training iteration starts. The sweep report code, matplotlib and submitit (read only
+in a submitit job, to find its ranks) must be absent then.
 
 ``torch._dynamo`` is imported by torch itself: ``torch.optim.Optimizer.add_param_group`` is wrapped in
 ``torch._disable_dynamo``, which imports ``torch._dynamo`` the first time any optimizer is built, in a
@@ -21,7 +22,7 @@ from typing import Any
 
 from tests.helpers import FAST, REPO, explain, plugin_cli_env, run_cli
 
-WATCHED = ("torch._dynamo", "matplotlib", "typedrunner.app.report", "typedrunner.report")
+WATCHED = ("torch._dynamo", "matplotlib", "typedrunner.app.report", "typedrunner.report", "submitit")
 
 FINDER = '''
 """Records the call stack that first imports each watched module (installed by sitecustomize)."""
@@ -105,6 +106,7 @@ def test_first_iteration_has_no_report_code_matplotlib_or_dynamo_of_ours(tmp_pat
     modules: list[str] = found["modules"]
     assert "typedrunner.engine.loops" in modules  # the dump was taken inside a real training run
     assert _loaded(modules, "matplotlib") == []
+    assert _loaded(modules, "submitit") == [], found["origins"].get("submitit")  # read only in a submitit job
     assert _loaded(modules, "typedrunner.app.report") == [] and "typedrunner.report" not in modules
     assert [m for m in modules if m.startswith("typedrunner.app.report")] == []
     if _bare_optimizer_imports_dynamo():

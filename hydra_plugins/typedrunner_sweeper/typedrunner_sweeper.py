@@ -70,6 +70,7 @@ class TypedRunnerSweeper(BasicSweeper):
         problems: list[Problem] = []
         probed: dict[str, list[Problem]] = {}
         runs = 0
+        tasks = _tasks_per_job(self.config)
         for number, overrides in enumerate(points):
             label = f"sweep point #{number} ({' '.join(overrides) or 'no overrides'})"
             try:
@@ -78,12 +79,14 @@ class TypedRunnerSweeper(BasicSweeper):
                 with open_dict(job):
                     job.pop("hydra")  # Hydra's own settings, resolved per job when it runs
                 config, _ = to_runner_config(job)
-                found = cross_field_problems(config)
+                found = cross_field_problems(config) + _launcher_problems(config.launcher, tasks)
                 if not any(p.severity == "error" for p in found):
                     key = _probe_key(config)
                     if key is None or key not in probed:
                         runs += 1
-                        probed[key or f"#{number}"] = self._probe(config)
+                        # a submitit job's tasks form their process group there; the probe here is one process
+                        probe = config if tasks is None else config.model_copy(update={"launcher": "none"})
+                        probed[key or f"#{number}"] = self._probe(probe)
                     found += probed[key or f"#{number}"]
             except ConfigError as e:
                 found = list(e.problems)
@@ -108,6 +111,29 @@ class TypedRunnerSweeper(BasicSweeper):
             except ConfigError as e:
                 return list(e.problems)
             return [p for p in runner.findings if p.severity == "error"]
+
+
+def _tasks_per_job(config: Any) -> int | None:
+    """How many processes each job is (``hydra.launcher.tasks_per_node`` x ``nodes``) when the launcher
+    starts them itself (hydra-submitit-launcher: on SLURM, or on this machine); None for a launcher
+    that runs each job in one process (Hydra's basic launcher, joblib)."""
+    launcher = config.hydra.launcher
+    if not str(launcher.get("_target_", "")).startswith("hydra_plugins.hydra_submitit_launcher."):
+        return None
+    return int(launcher.get("tasks_per_node") or 1) * int(launcher.get("nodes") or 1)
+
+
+def _launcher_problems(launcher: str, tasks: int | None) -> list[Problem]:
+    """A submitit job's tasks are a DDP group under ``launcher: slurm`` only (README, "Training on
+    several GPUs and nodes"): ``none`` with several tasks would train each alone, ``pytorch`` waits for
+    torchrun's environment. Refused here, before any job is submitted."""
+    if tasks is None or launcher == "slurm" or (launcher == "none" and tasks == 1):
+        return []
+    if launcher == "none":
+        why = f"'none', but hydra.launcher.tasks_per_node x nodes starts {tasks} tasks per job, each training alone"
+    else:
+        why = f"{launcher!r} is not how submitit starts a job's tasks"
+    return [Problem("launcher", f"{why}: add launcher=slurm (submitit's tasks form each job's DDP group)", launcher)]
 
 
 def _probe_key(config: Any) -> str | None:

@@ -335,6 +335,7 @@ def _install_in_sweep_jobs() -> None:
     from typedrunner.app.hydra_store import install
 
     install()
+    ranks.rank_zero_writes_submitit_job_dir()  # a submitit job of several tasks: rank 0 writes .hydra/
 
 
 _install_in_sweep_jobs()

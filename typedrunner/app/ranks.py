@@ -7,11 +7,18 @@ one directory on all of them, and ranks other than 0 do not write ``.hydra/``. V
 contract probe end with an exchange of outcomes (through the store, not the process group, which a
 failing rank may never have joined): a problem on any rank is reported once, by rank 0, and every
 rank exits 2.
+
+A sweep through hydra-submitit-launcher with ``tasks_per_node`` > 1 runs each job as a group of
+tasks, each running Hydra's job itself in the same job directory (the plugin resolves it from the
+sweep's config, ``${now:}`` included, once). There, ranks other than 0 leave ``.hydra/`` to rank 0
+too (:func:`rank_zero_writes_submitit_job_dir`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
+import os
 import time
 from collections.abc import Iterator
 from datetime import datetime
@@ -21,7 +28,15 @@ from typing import Any
 from typedrunner.engine.launchers import LaunchEnv, detect
 from typedrunner.errors import ConfigError, Problem, TypedRunnerError
 
-__all__ = ["RankProblems", "agreeing", "failure_report", "launch_env", "pin_run_directory", "reports"]
+__all__ = [
+    "RankProblems",
+    "agreeing",
+    "failure_report",
+    "launch_env",
+    "pin_run_directory",
+    "rank_zero_writes_submitit_job_dir",
+    "reports",
+]
 
 _PEER_WAIT_S = 3.0
 """How long rank 0 waits for a failing peer's message before reporting (the peer posts before exiting)."""
@@ -57,6 +72,43 @@ def pin_run_directory(argv: list[str]) -> None:
     setattr(hydra_utils, "datetime", _RankZeroClock)  # noqa: B010  (read by Hydra's ${now:} resolver only)
     if env.rank != 0:
         argv.append("hydra.output_subdir=null")
+
+
+def rank_zero_writes_submitit_job_dir() -> None:
+    """In a task of a submitit job other than rank 0: Hydra's job runs with ``hydra.output_subdir=null``,
+    so that only rank 0 writes the job directory's ``.hydra/`` (as :func:`pin_run_directory` arranges
+    under torchrun). hydra-submitit-launcher calls Hydra's ``run_job`` itself in every task, which
+    writes ``.hydra/`` before any code of ours runs: the call is wrapped here, when this module is
+    imported to unpickle the job (``cli._install_in_sweep_jobs``). Nothing happens outside submitit."""
+    if not os.environ.get("SUBMITIT_EXECUTOR"):
+        return
+    env = launch_env()
+    if env is None or env.rank == 0:
+        return
+    try:
+        plugin = importlib.import_module("hydra_plugins.hydra_submitit_launcher.submitit_launcher")
+    except ImportError:
+        return
+    import hydra.core.utils as hydra_utils
+
+    run_job = hydra_utils.run_job
+    if getattr(run_job, "_typedrunner_rank", None) is not None:
+        return  # wrapped already
+
+    def without_hydra_dir(*args: Any, **kwargs: Any) -> Any:
+        from omegaconf import open_dict, read_write
+
+        config = kwargs.get("config")
+        if config is not None:
+            with read_write(config.hydra), open_dict(config.hydra):
+                config.hydra.output_subdir = None
+        return run_job(*args, **kwargs)
+
+    setattr(without_hydra_dir, "_typedrunner_rank", env.rank)  # noqa: B010
+    # The plugin calls its module's run_job, imported from Hydra's; Hydra's plugin scan re-runs the
+    # plugin's module (re-importing the name), so both places hold the wrapper.
+    setattr(hydra_utils, "run_job", without_hydra_dir)  # noqa: B010
+    setattr(plugin, "run_job", without_hydra_dir)  # noqa: B010
 
 
 @contextlib.contextmanager

@@ -143,7 +143,8 @@ def _launcher_problem(launcher: str, env: LaunchEnv | None) -> Problem | None:
         how = (
             "start it with torchrun --nproc-per-node=N -m typedrunner ... launcher=pytorch"
             if launcher == "pytorch"
-            else "start it with srun (one task per device) ... launcher=slurm"
+            else "start it with srun (one task per device) ... launcher=slurm, or sweep with "
+            "hydra/launcher=submitit_slurm (or submitit_local) and hydra.launcher.tasks_per_node=N"
         )
         found = f"this process was {env.describe()}" if env is not None else "this process was started alone"
         return Problem("launcher", f"{launcher!r} needs its launcher's environment, but {found}: {how}", launcher)

@@ -3,7 +3,10 @@
 ``torchrun`` (``launcher: pytorch``) sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
 ``MASTER_PORT``; ``srun`` (``launcher: slurm``) sets ``SLURM_PROCID``, ``SLURM_NTASKS``,
 ``SLURM_LOCALID`` and ``SLURM_NODELIST``, from which the master address (the first node) and port (from
-the job id, as Lightning does, unless ``MASTER_PORT`` is set) follow.
+the job id, as Lightning does, unless ``MASTER_PORT`` is set) follow. A task of a submitit job (a
+Hydra sweep through hydra-submitit-launcher with ``tasks_per_node`` > 1, on SLURM or on this machine)
+is ``launcher: slurm`` too: submitit's ``JobEnvironment`` gives its rank, its job's task count and
+hosts, and its job id (submitit is imported only when submitit started the process).
 """
 
 from __future__ import annotations
@@ -31,9 +34,11 @@ class LaunchEnv:
     local_rank: int
     master_addr: str
     master_port: int
+    started_by: str = ""
+    """What started it, in words, when not the launcher's usual tool (torchrun, srun)."""
 
     def describe(self) -> str:
-        tool = "torchrun" if self.launcher == "pytorch" else "srun"
+        tool = self.started_by or ("torchrun" if self.launcher == "pytorch" else "srun")
         return f"rank {self.rank} of {self.world_size} started by {tool}"
 
 
@@ -55,8 +60,46 @@ def _first_host(nodelist: str) -> str:
     return prefix + ranges.split(",")[0].split("-")[0] if ranges else prefix
 
 
+def _job_port(job_id: str) -> int:
+    """``MASTER_PORT``, else 15000 + the job id's last four digits (two jobs sharing a node do not
+    collide), else :data:`DEFAULT_PORT`."""
+    if "MASTER_PORT" in os.environ:
+        return int(os.environ["MASTER_PORT"])
+    return 15000 + int(job_id[-4:]) if job_id.isdigit() else DEFAULT_PORT
+
+
+def _submitit() -> LaunchEnv | None:
+    """A task of a submitit job: hydra-submitit-launcher's ``submitit_slurm`` (one SLURM job of
+    ``tasks_per_node`` x ``nodes`` tasks per sweep job) or ``submitit_local`` (the same tasks, started
+    on this machine). None outside submitit, without importing it."""
+    executor = os.environ.get("SUBMITIT_EXECUTOR")
+    if not executor:
+        return None
+    try:
+        import submitit
+
+        job = submitit.JobEnvironment()
+    except (ImportError, RuntimeError):  # no submitit here, or an executor it does not know
+        return None
+    local = job.cluster == "local"  # the local executor runs every task of a job on this machine
+    master = os.environ.get("MASTER_ADDR") or ("127.0.0.1" if local else job.hostnames[0])
+    return LaunchEnv(
+        "slurm",
+        job.global_rank,
+        job.num_tasks,
+        job.local_rank,
+        master,
+        _job_port(job.raw_job_id),
+        f"submitit's {job.cluster} executor (job {job.job_id})",
+    )
+
+
 def detect() -> LaunchEnv | None:
-    """torchrun's environment, else SLURM's (a task of ``srun``), else None (one plain process)."""
+    """A submitit job's task, else torchrun's environment, else SLURM's (a task of ``srun``), else None
+    (one plain process)."""
+    submitted = _submitit()
+    if submitted is not None:
+        return submitted
     env = os.environ
     if all(k in env for k in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")):
         return LaunchEnv(
@@ -68,16 +111,12 @@ def detect() -> LaunchEnv | None:
             int(env["MASTER_PORT"]),
         )
     if all(k in env for k in ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_NODELIST")):
-        job = env.get("SLURM_JOB_ID", "")
-        port = int(env["MASTER_PORT"]) if "MASTER_PORT" in env else DEFAULT_PORT
-        if "MASTER_PORT" not in env and job.isdigit():
-            port = 15000 + int(job[-4:])  # one port per job: two jobs sharing a node do not collide
         return LaunchEnv(
             "slurm",
             int(env["SLURM_PROCID"]),
             int(env["SLURM_NTASKS"]),
             int(env.get("SLURM_LOCALID", "0")),
             env.get("MASTER_ADDR") or _first_host(env["SLURM_NODELIST"]),
-            port,
+            _job_port(env.get("SLURM_JOB_ID", "")),
         )
     return None
