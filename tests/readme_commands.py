@@ -152,18 +152,4 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
     "'optim_wrapper.optimizer.lr=tag(log, interval(1e-5, 1e-2))'": RunBy(
         _README + "test_an_optuna_search_space_of_your_own", "2 trials instead of 50, " + _SMALL
     ),
-    # Training on several GPUs and nodes
-    "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch": RunBy(
-        "tests/test_distributed.py::test_two_ranks_train_as_one_process_with_twice_the_batch",
-        "2 CPU processes with gloo, 2 epochs on 256 points (the two_ranks fixture)",
-    ),
-    "srun --ntasks-per-node=2 python -m typedrunner +experiment=mlp launcher=slurm": RunBy(
-        "tests/test_distributed.py::test_sigterm_to_every_rank_saves_once_exits_3_and_resumes_exactly",
-        "no SLURM here: two processes given the environment srun sets, 2 epochs on 256 points",
-    ),
-    "torchrun --standalone --nproc-per-node=2 -m typedrunner -m +experiment=mlp launcher=pytorch "
-    "optim_wrapper.optimizer.lr=1e-3,1e-2": RunBy(
-        "tests/test_distributed.py::test_a_sweep_under_torchrun_runs_each_job_on_every_rank",
-        "2 CPU processes with gloo, 1 epoch on 256 points",
-    ),
 }
