@@ -19,6 +19,7 @@ from hydra import compose, initialize_config_dir
 
 from tests.helpers import CONF, FAST, explain, plugin_cli_env, run_cli
 from typedrunner.app.compose import load_python_configs
+from typedrunner.app.hydra_store import install
 from typedrunner.app.hydra_trust import TRUST_ENV, untrusted_hydra_targets
 from typedrunner.hooks import Hook
 
@@ -131,6 +132,7 @@ HYDRA_OPTIONS = [
 
 @pytest.mark.parametrize("options", HYDRA_OPTIONS, ids=lambda o: " ".join(o) or "defaults")
 def test_every_shipped_and_documented_hydra_option_is_allowed(options: list[str]) -> None:
+    install()  # the generated typedrunner_defaults, as the command line stores it (not left to an earlier test)
     load_python_configs(CONF)
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose("config", overrides=["+experiment=mlp", *options], return_hydra_config=True)
