@@ -2,7 +2,7 @@
 from data loading.
 
 Nothing here costs a host sync per iteration: a signal only sets a flag the loops read, and the
-loss's finiteness is accumulated on the device and read every ``interval`` iterations.
+losses are kept as they are and checked together every ``interval`` iterations.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import signal
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from types import FrameType
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 from torch import Tensor
@@ -23,7 +23,7 @@ from typedrunner.engine.state import RunState
 from typedrunner.errors import DataLoadingError, NonFiniteLossError, TrainingStopped
 from typedrunner.parts.logging import RunLogger
 
-__all__ = ["GracefulStop", "NonFiniteGuard", "guarded", "worker_deaths_named"]
+__all__ = ["GracefulStop", "NonFiniteGuard", "guarded", "loading_failed", "worker_deaths_named"]
 
 
 # -- signals ----------------------------------------------------------------------------------
@@ -66,12 +66,21 @@ class GracefulStop:
 
 # -- non-finite losses --------------------------------------------------------------------------
 class NonFiniteGuard:
-    """Accumulates ``isfinite(loss)`` on the device; reads it every ``interval`` iterations."""
+    """Keeps a reference to each iteration's loss (no device work per iteration) and checks them all
+    every ``interval`` iterations, at the log points, and before every checkpoint: one ``isfinite`` over
+    the stacked losses and one host read. A NaN or inf in any loss since the last check fails it."""
+
+    FOLD = 1024
+    """With a longer interval, the losses kept are reduced to one flag (on the device, no host read)
+    every ``FOLD`` iterations, so that the guard never holds more than this many tensors."""
 
     def __init__(self, interval: int, enabled: bool = True) -> None:
         self.interval = interval
         self.enabled = enabled
+        self._folds = interval > self.FOLD
+        self._losses: list[Tensor] = []
         self._ok: Tensor | None = None
+        """The losses already folded: all finite (a bool on the device), or None."""
         self._since = 0
         self._until = 0
         self._last: Mapping[str, Tensor] = {}
@@ -80,27 +89,44 @@ class NonFiniteGuard:
         loss = outputs.get("loss")
         if loss is None or not self.enabled:
             return
-        ok = torch.isfinite(loss).all()
-        if self._ok is None:
+        if not self._losses and self._ok is None:
             self._since = state.iter  # the window starts here (a resumed run starts past 0)
-        self._ok = ok if self._ok is None else self._ok & ok
+        if loss.requires_grad:  # a model's own train_step: keep the value, not its autograd graph
+            loss = loss.detach()
+        self._losses.append(loss)
         self._last = outputs
-        self._until = state.iter + 1  # the last iteration read, counted from 1
-        if (state.iter + 1) % self.interval == 0:  # at the log points, counted from the run's start
+        done = self._until = state.iter + 1  # the last iteration read, counted from 1
+        if done % self.interval == 0:  # at the log points, counted from the run's start
             self.check(state, outputs)
+        elif self._folds and done % self.FOLD == 0:
+            self._fold()
+
+    def _fold(self) -> Tensor | None:
+        """All the losses kept so far, finite or not: one bool on the device (None: no loss yet)."""
+        losses = self._losses
+        if losses:
+            same_shape = len({loss.shape for loss in losses}) == 1
+            if same_shape:
+                ok = torch.isfinite(torch.stack(losses)).all()
+            else:  # a model's own train_step may return losses of several shapes
+                ok = torch.stack([torch.isfinite(loss).all() for loss in losses]).all()
+            self._ok = ok if self._ok is None else self._ok & ok
+            self._losses = []
+        return self._ok
 
     def check(self, state: RunState, outputs: Mapping[str, Tensor] | None = None) -> None:
         """Raise if any loss since the last check was not finite (one host read)."""
         outputs = self._last if outputs is None else outputs
-        if self._ok is not None and not bool(self._ok):
-            terms = ", ".join(f"{k}={float(v.float().mean()):.4g}" for k, v in outputs.items())
+        ok = self._fold()
+        self._ok = None
+        if ok is not None and not bool(ok):
+            terms = ", ".join(f"{k}={float(v.detach().float().mean()):.4g}" for k, v in outputs.items())
             raise NonFiniteLossError(
                 f"the loss became NaN or infinite between iterations {self._since + 1} and {self._until} "
                 f"(epoch {state.epoch + 1}); at iteration {self._until}: {terms}. Try a lower lr, "
                 "optim_wrapper.clip_grad, checking the data for NaN/inf, or optim_wrapper.nonfinite: skip "
                 "(skip such steps). The last checkpoint is untouched."
             )
-        self._ok = None
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -151,7 +177,8 @@ def guarded(loader: Iterable[Any], path: str, start: int = 0, state: RunState | 
 
     With the run's ``state``: a worker that died after a stop was requested (SIGTERM to the whole
     process group, as SLURM sends it, reaches the workers too) is part of that stop, not a data
-    failure: it raises ``TrainingStopped``."""
+    failure: it raises ``TrainingStopped``. The train loops inline this (``next`` in a ``try``, then
+    :func:`loading_failed`): no generator between them and each batch."""
     iterator = iter(loader)
     number = start
     while True:
@@ -160,29 +187,37 @@ def guarded(loader: Iterable[Any], path: str, start: int = 0, state: RunState | 
         except StopIteration:
             return
         except Exception as e:
-            dataset = getattr(loader, "dataset", None)
-            name = type(dataset).__qualname__
-            died = isinstance(e, ConnectionError) or (
-                "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
-            )
-            if died and state is not None and state.stop_signal is not None:
-                raise TrainingStopped(state.stop_signal) from None
-            if died:
-                what = f"a dataloader worker died ({str(e).strip().splitlines()[0]})"
-            else:
-                sample = _failing_sample(loader, number)
-                lines = [line for line in str(e).strip().splitlines() if line.strip()]
-                failure = lines[-1] if lines else type(e).__name__
-                if "timed out" in failure:  # torch's DataLoader(timeout=...): a sample hangs
-                    what = f"loading batch {number} timed out ({failure})" + (f"; {sample}" if sample else "")
-                    _shut_down_workers(iterator)
-                else:
-                    what = sample or f"loading batch {number} failed: {failure}"
-            raise DataLoadingError(
-                f"{path} ({name}): {what}. The last checkpoint is intact: fix the data and resume with resume=true"
-            ) from e
+            loading_failed(loader, iterator, path, number, state, e)
         number += 1
         yield batch
+
+
+def loading_failed(
+    loader: Iterable[Any], iterator: Iterator[Any], path: str, number: int, state: RunState | None, e: Exception
+) -> NoReturn:
+    """Raise the error for ``e``, raised by ``next(iterator)`` while loading batch ``number`` of
+    ``loader`` (see :func:`guarded`)."""
+    dataset = getattr(loader, "dataset", None)
+    name = type(dataset).__qualname__
+    died = isinstance(e, ConnectionError) or (
+        "worker" in str(e) and ("killed" in str(e) or "exited unexpectedly" in str(e))
+    )
+    if died and state is not None and state.stop_signal is not None:
+        raise TrainingStopped(state.stop_signal) from None
+    if died:
+        what = f"a dataloader worker died ({str(e).strip().splitlines()[0]})"
+    else:
+        sample = _failing_sample(loader, number)
+        lines = [line for line in str(e).strip().splitlines() if line.strip()]
+        failure = lines[-1] if lines else type(e).__name__
+        if "timed out" in failure:  # torch's DataLoader(timeout=...): a sample hangs
+            what = f"loading batch {number} timed out ({failure})" + (f"; {sample}" if sample else "")
+            _shut_down_workers(iterator)
+        else:
+            what = sample or f"loading batch {number} failed: {failure}"
+    raise DataLoadingError(
+        f"{path} ({name}): {what}. The last checkpoint is intact: fix the data and resume with resume=true"
+    ) from e
 
 
 def _shut_down_workers(iterator: Iterator[Any]) -> None:

@@ -14,15 +14,15 @@ from torch import Tensor, nn
 
 from typedrunner.config.train import EpochBasedTrainLoop as EpochLoopConfig
 from typedrunner.config.train import IterBasedTrainLoop as IterLoopConfig
-from typedrunner.engine.guards import NonFiniteGuard, guarded
+from typedrunner.engine.guards import NonFiniteGuard, guarded, loading_failed
 from typedrunner.engine.state import RunState
 from typedrunner.errors import TrainingStopped
 from typedrunner.parts.data import DefaultSampler, start_pass
-from typedrunner.parts.distributed import any_rank
+from typedrunner.parts.distributed import any_rank, world_size
 from typedrunner.parts.evaluator import Evaluator, gather_results
 from typedrunner.parts.hooks.base import HookList, RunView
 from typedrunner.parts.model import BaseModel, parse_losses, run_forward
-from typedrunner.parts.optim import AnyOptimWrapper
+from typedrunner.parts.optim import NO_CONTEXT, AnyOptimWrapper
 
 __all__ = [
     "EpochBasedTrainLoop",
@@ -47,8 +47,12 @@ def train_step_for(model: nn.Module, preprocessor: nn.Module) -> TrainStep:
 
     def train_step(data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
         batch = preprocessor(data, True)
-        with optim_wrapper.optim_context(model):
+        context = optim_wrapper.optim_context(model)
+        if context is NO_CONTEXT:
             losses = run_forward(model, batch, "loss")
+        else:
+            with context:
+                losses = run_forward(model, batch, "loss")
         loss, log_vars = parse_losses(losses)
         optim_wrapper.update_params(loss)
         return log_vars
@@ -89,26 +93,32 @@ class LoopHost(RunView, Protocol):
 class _TrainLoopBase:
     """What both train loops share: the validation schedule and the body of one iteration."""
 
+    length: int
+    """The run's length in the unit validation counts in (epochs or iterations)."""
+    cfg: EpochLoopConfig | IterLoopConfig
+    _intervals: list[tuple[int, int]]
+
     def __init__(self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper) -> None:
         self.host = host
         self.dataloader = dataloader
         self.optim_wrapper = optim_wrapper
+        self._vote = False
+        """Whether the ranks vote on a stop after every iteration (several processes; set by ``_begin``)."""
 
-    @property
-    def length(self) -> int:
-        """The run's length in the unit validation counts in (epochs or iterations)."""
-        raise NotImplementedError
+    def _begin(self) -> None:
+        """Once per run, before its first iteration: what the hot loop need not ask again."""
+        self._vote = world_size() > 1
 
     def interval_at(self, done: int) -> int:
         """The validation interval once ``done`` epochs (or iterations) are finished (``dynamic_intervals``)."""
-        raise NotImplementedError
+        return _interval(self._intervals, self.cfg.val_interval, done)
 
     def _val_due(self, done: int, val_begin: int) -> bool:
-        return (
-            self.host.val_loop is not None
-            and done >= val_begin
-            and (done % self.interval_at(done) == 0 or done == self.length)
-        )
+        """Whether validation follows; asked after every iteration of an iteration-based loop."""
+        if done < val_begin or self.host.val_loop is None:
+            return False
+        interval = self.interval_at(done) if self._intervals else self.cfg.val_interval
+        return done % interval == 0 or done == self.length
 
     def _validate(self, val_loop: ValLoop | None) -> None:
         if val_loop is not None:
@@ -116,15 +126,23 @@ class _TrainLoopBase:
             self.host.state.last_val_iter = self.host.state.iter
 
     def _iteration(self, batch_idx: int, data_batch: Any) -> None:
-        """One training step between its hooks; then a requested stop (SIGTERM) takes effect."""
-        host, state, hooks = self.host, self.host.state, self.host.hooks
-        hooks.before_train_iter(host, batch_idx, data_batch)
+        """One training step between its hooks; then a requested stop (SIGTERM) takes effect.
+
+        The hot path: only the hooks that override an event are called (the hook list's prebuilt
+        tuples), the non-finite guard keeps a reference to the loss, and a stop costs one attribute
+        read unless several ranks must vote on it."""
+        host = self.host
+        state, hooks = host.state, host.hooks
+        for fn in hooks.before_train_iter_handlers:
+            fn(host, batch_idx, data_batch)
         outputs = host.train_step(data_batch, self.optim_wrapper)
         state.inner_iter += 1
         host.nonfinite_guard.update(state, outputs)  # before the hooks: a checkpoint they write must not hold NaN
-        hooks.after_train_iter(host, batch_idx, data_batch, outputs)
+        for fn in hooks.after_train_iter_handlers:
+            fn(host, batch_idx, data_batch, outputs)
         state.iter += 1
-        _stop_if_signalled(state)
+        if self._vote or state.stop_signal is not None:
+            _stop_if_signalled(state)
 
 
 def _stop_if_signalled(state: RunState) -> None:
@@ -149,24 +167,18 @@ class EpochBasedTrainLoop(_TrainLoopBase):
         self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper, cfg: EpochLoopConfig
     ) -> None:
         super().__init__(host, dataloader, optim_wrapper)
-        self.cfg = cfg
-        self.max_epochs = cfg.max_epochs
+        self.cfg: EpochLoopConfig = cfg
+        self.max_epochs = self.length = cfg.max_epochs
         self._intervals = sorted(cfg.dynamic_intervals)
-
-    @property
-    def length(self) -> int:
-        return self.max_epochs
 
     @property
     def max_iters(self) -> int:
         return self.max_epochs * self.host.iters_per_epoch
 
-    def interval_at(self, done: int) -> int:
-        return _interval(self._intervals, self.cfg.val_interval, done)
-
     def run(self) -> None:
         host, state = self.host, self.host.state
         host.hooks.before_train(host)
+        self._begin()
         # Resumed from an end-of-epoch checkpoint written before that epoch's validation: run it now,
         # so hooks that learn from metrics (early stopping, plateau schedules, best checkpoints) see it.
         if (
@@ -186,12 +198,20 @@ class EpochBasedTrainLoop(_TrainLoopBase):
     def run_epoch(self) -> None:
         # 1. epoch start (a resumed run may start mid-epoch)  2. each batch  3. epoch end
         host, state, hooks = self.host, self.host.state, self.host.hooks
-        start = state.inner_iter
-        start_pass(self.dataloader, host.seed, state.epoch, skip_batches=start)
+        loader, batch_idx = self.dataloader, state.inner_iter
+        start_pass(loader, host.seed, state.epoch, skip_batches=batch_idx)
         hooks.before_train_epoch(host)
         host.model.train()
-        for batch_idx, data_batch in enumerate(guarded(self.dataloader, "train_dataloader", start, state), start):
+        iterator = iter(loader)
+        while True:
+            try:  # `guarded`, inlined: no generator between the loader and each batch
+                data_batch = next(iterator)
+            except StopIteration:
+                break
+            except Exception as e:
+                loading_failed(loader, iterator, "train_dataloader", batch_idx, state, e)
             self._iteration(batch_idx, data_batch)
+            batch_idx += 1
         hooks.after_train_epoch(host)
         state.epoch += 1
         state.inner_iter = 0
@@ -207,37 +227,38 @@ class IterBasedTrainLoop(_TrainLoopBase):
         self, host: LoopHost, dataloader: Iterable[Any], optim_wrapper: AnyOptimWrapper, cfg: IterLoopConfig
     ) -> None:
         super().__init__(host, dataloader, optim_wrapper)
-        self.cfg = cfg
-        self.max_iters = cfg.max_iters
+        self.cfg: IterLoopConfig = cfg
+        self.max_iters = self.length = cfg.max_iters
         self._intervals = sorted(cfg.dynamic_intervals)
 
-    @property
-    def length(self) -> int:
-        return self.max_iters
-
-    def interval_at(self, done: int) -> int:
-        return _interval(self._intervals, self.cfg.val_interval, done)
-
-    def _batches(self) -> Iterator[Any]:
-        """The data, pass after pass; ``state.epoch`` counts passes, ``state.inner_iter`` the position."""
-        host, state = self.host, self.host.state
-        while True:
-            start_pass(self.dataloader, host.seed, state.epoch, skip_batches=state.inner_iter)
-            yield from guarded(self.dataloader, "train_dataloader", state.inner_iter, state)
-            state.epoch += 1
-            state.inner_iter = 0
-
     def run(self) -> None:
+        """The data pass after pass (``state.epoch`` counts passes, ``state.inner_iter`` the position)
+        until ``max_iters``."""
         host, state, hooks = self.host, self.host.state, self.host.hooks
         hooks.before_train(host)
         hooks.before_train_epoch(host)
         host.model.train()
-        if state.iter > 0 and state.last_val_iter != state.iter and self._val_due(state.iter, self.cfg.val_begin):
+        self._begin()
+        val_begin = self.cfg.val_begin
+        if state.iter > 0 and state.last_val_iter != state.iter and self._val_due(state.iter, val_begin):
             self._validate(host.val_loop)  # resumed from a checkpoint written before this iteration's validation
-        batches = self._batches()
+        loader = self.dataloader
+        iterator: Iterator[Any] | None = None
         while state.iter < self.max_iters and not state.stop_requested:
-            self._iteration(state.iter, next(batches))
-            if self._val_due(state.iter, self.cfg.val_begin):
+            if iterator is None:  # a new pass
+                start_pass(loader, host.seed, state.epoch, skip_batches=state.inner_iter)
+                iterator = iter(loader)
+            try:  # `guarded`, inlined: no generator between the loader and each batch
+                data_batch = next(iterator)
+            except StopIteration:
+                state.epoch += 1
+                state.inner_iter = 0
+                iterator = None
+                continue
+            except Exception as e:
+                loading_failed(loader, iterator, "train_dataloader", state.inner_iter, state, e)
+            self._iteration(state.iter, data_batch)
+            if self._val_due(state.iter, val_begin):
                 self._validate(host.val_loop)
         hooks.after_train_epoch(host)
         hooks.after_train(host)

@@ -8,7 +8,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from typedrunner.parts.optim import AnyOptimWrapper
+from typedrunner.parts.optim import NO_CONTEXT, AnyOptimWrapper
 
 __all__ = ["BaseDataPreprocessor", "BaseModel", "Mode", "parse_losses", "run_forward"]
 
@@ -30,7 +30,8 @@ class BaseDataPreprocessor(nn.Module):
 
     def cast_data(self, data: Any) -> Any:
         """``data`` with every tensor moved to :attr:`device`."""
-        device = self.device
+        marker = self._buffers["_device_marker"]  # self.device, read without a call per batch
+        device = marker.device if marker is not None else torch.device("cpu")
         # A copy to a GPU never needs to block the host: the stream orders it before the forward
         # pass that reads it (and from the DataLoader's pinned memory it overlaps with compute).
         return _cast(data, device, self.non_blocking or device.type == "cuda")
@@ -44,7 +45,12 @@ def _cast(data: Any, device: torch.device, non_blocking: bool) -> Any:
         return data.to(device, non_blocking=non_blocking)
     kind = type(data)
     if kind is tuple or kind is list:  # the usual batch, checked first: no ABC instance check
-        return kind([_cast(x, device, non_blocking) for x in data])
+        return kind(
+            [
+                x.to(device, non_blocking=non_blocking) if isinstance(x, Tensor) else _cast(x, device, non_blocking)
+                for x in data
+            ]
+        )
     if isinstance(data, Mapping):
         return {key: _cast(value, device, non_blocking) for key, value in data.items()}
     if isinstance(data, tuple) and hasattr(data, "_fields"):  # namedtuple
@@ -71,6 +77,10 @@ def parse_losses(losses: Mapping[str, Tensor | Sequence[Tensor]]) -> tuple[Tenso
 
     Nothing is read back to the host here: the logged values stay on the device.
     """
+    if type(losses) is dict and len(losses) == 1:  # the usual {'loss': scalar}: nothing to sum or average
+        loss = losses.get("loss")
+        if isinstance(loss, Tensor) and loss.dim() == 0:
+            return loss, {"loss": loss.detach()}
     if not isinstance(losses, Mapping):
         raise TypeError(
             "the model's forward(mode='loss') must return a mapping of names to losses, e.g. "
@@ -106,8 +116,12 @@ class BaseModel(nn.Module):
     def train_step(self, data: Any, optim_wrapper: AnyOptimWrapper) -> dict[str, Tensor]:
         """Preprocess, compute the losses, update the parameters; return the detached losses."""
         batch = self.data_preprocessor(data, True)
-        with optim_wrapper.optim_context(self):
+        context = optim_wrapper.optim_context(self)
+        if context is NO_CONTEXT:
             losses = run_forward(self, batch, "loss")
+        else:
+            with context:
+                losses = run_forward(self, batch, "loss")
         loss, log_vars = parse_losses(losses)
         optim_wrapper.update_params(loss)
         return log_vars

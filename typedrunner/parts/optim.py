@@ -11,10 +11,12 @@ from torch import Tensor, nn
 
 from typedrunner.config.optim import ClipGrad, ParamwiseCfg
 
-__all__ = ["AmpOptimWrapper", "AnyOptimWrapper", "OptimWrapper", "OptimWrapperDict", "param_groups"]
+__all__ = ["NO_CONTEXT", "AmpOptimWrapper", "AnyOptimWrapper", "OptimWrapper", "OptimWrapperDict", "param_groups"]
 
 
-_NO_CONTEXT: contextlib.nullcontext[None] = contextlib.nullcontext()
+NO_CONTEXT: contextlib.nullcontext[None] = contextlib.nullcontext()
+"""What ``optim_context`` returns when the forward pass needs no context: a train step may skip the
+``with`` (entering and leaving a ``nullcontext`` are two Python calls per iteration)."""
 
 
 @contextlib.contextmanager
@@ -52,6 +54,11 @@ class OptimWrapper:
         """How many times update_params ran (the runner sets it on resume)."""
         self.max_calls = 0
         """The run's iterations, so the last partial accumulation group still steps (set by the runner)."""
+        cls = type(self)
+        self._plain = all(
+            getattr(cls, name) is getattr(OptimWrapper, name) for name in ("backward", "step", "zero_grad")
+        )
+        """No subclass overrides backward, step or zero_grad: update_params calls torch directly."""
 
     @property
     def param_groups(self) -> list[dict[str, Any]]:
@@ -70,7 +77,7 @@ class OptimWrapper:
             no_sync: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(model, "no_sync", None)
             if no_sync is not None:
                 return no_sync()
-        return _NO_CONTEXT  # stateless and reusable: no generator or context object per iteration
+        return NO_CONTEXT  # stateless and reusable: no generator or context object per iteration
 
     def update_params(self, loss: Tensor) -> None:
         if self.skip_nonfinite and not bool(torch.isfinite(loss).all()):
@@ -78,6 +85,13 @@ class OptimWrapper:
             self.zero_grad()
             return
         counts = self.accumulative_counts
+        if counts == 1 and self._plain:  # backward, step, zero_grad as written below, without their frames
+            loss.backward()  # type: ignore[no-untyped-call]
+            if self.clip_grad is not None:
+                self._clip()
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            return
         if counts == 1:
             self.backward(loss)
             self.step()
@@ -152,7 +166,7 @@ class AmpOptimWrapper(OptimWrapper):
     def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
         outer = super().optim_context(model)
         autocast = torch.autocast(self.device_type, dtype=self.dtype)
-        return autocast if outer is _NO_CONTEXT else _both(outer, autocast)
+        return autocast if outer is NO_CONTEXT else _both(outer, autocast)
 
     def backward(self, loss: Tensor) -> None:
         if self.scaler is None:

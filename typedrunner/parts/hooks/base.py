@@ -212,8 +212,10 @@ class HookList:
         self.hooks = sorted([*self.hooks, *hooks], key=lambda h: h.priority_value)
         self._handlers = {event: _handlers(self.hooks, event) for event in Event}
         table = self._handlers
-        self._before_train_iter = table[Event.BEFORE_TRAIN_ITER]
-        self._after_train_iter = table[Event.AFTER_TRAIN_ITER]
+        self.before_train_iter_handlers = table[Event.BEFORE_TRAIN_ITER]
+        """The handlers of ``before_train_iter``, in order: the train loops call them directly."""
+        self.after_train_iter_handlers = table[Event.AFTER_TRAIN_ITER]
+        """The handlers of ``after_train_iter``, in order: the train loops call them directly."""
         self._before_val_iter = table[Event.BEFORE_VAL_ITER]
         self._after_val_iter = table[Event.AFTER_VAL_ITER]
         self._before_test_iter = table[Event.BEFORE_TEST_ITER]
@@ -282,11 +284,11 @@ class HookList:
 
     # -- per iteration: a direct loop over a prebuilt tuple, nothing else ---------------------------
     def before_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any) -> None:
-        for fn in self._before_train_iter:
+        for fn in self.before_train_iter_handlers:
             fn(runner, batch_idx, data_batch)
 
     def after_train_iter(self, runner: RunView, batch_idx: int, data_batch: Any, outputs: Mapping[str, Tensor]) -> None:
-        for fn in self._after_train_iter:
+        for fn in self.after_train_iter_handlers:
             fn(runner, batch_idx, data_batch, outputs)
 
     def before_val_iter(self, runner: RunView, batch_idx: int, data_batch: Any) -> None:

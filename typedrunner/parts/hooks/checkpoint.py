@@ -108,6 +108,8 @@ class CheckpointHook(Hook):
     ) -> None:
         # this iteration is done (the runner counts it after the hooks): resume at the next one
         done = runner.iter + 1
+        if done % self.cfg.interval and done != runner.max_iters:
+            return  # neither due nor the last: the common case, decided without a call
         self._save(runner, done, last=done == runner.max_iters, position=(runner.epoch, done, runner.inner_iter))
 
     def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
