@@ -144,7 +144,9 @@ def publish_checkpoint(path: Path, keys: list[str]) -> Path:
     return published
 
 
-def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tuple[dict[str, Any], list[Problem]]:
+def load_weights(
+    model: nn.Module, spec: LoadFrom, device: torch.device, loaded: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
     """``load_from``: copy matching weights into ``model``; every key or shape mismatch is a problem.
 
     Strict (the default): any mismatch is an error and nothing is loaded. Partial (``strict: false``):
@@ -152,10 +154,11 @@ def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tupl
     A checkpoint of another program (MMEngine's) loads too: ``state_dict`` and ``meta`` are taken, what
     else it holds of classes typedrunner does not know (MMEngine's ``message_hub``) is dropped, unrun.
     The checkpoint returned (for ``after_load_checkpoint`` hooks) holds only plain data; it is empty
-    when the file gave no weights to compare with the model.
+    when the file gave no weights to compare with the model. ``loaded``: the checkpoint, already
+    read (a sharded one, gathered by ``parts.sharded_checkpoint.load_full``).
     """
     try:
-        checkpoint = load_checkpoint(spec.path, map_location=device, stand_ins=True)
+        checkpoint = loaded if loaded is not None else load_checkpoint(spec.path, map_location=device, stand_ins=True)
     except CheckpointError as e:
         return {}, [Problem("load_from", str(e))]
     weights = checkpoint.get("state_dict", checkpoint)
