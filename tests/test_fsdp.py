@@ -82,6 +82,7 @@ def fsdp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
             *FSDP,
             "train_dataloader.batch_size=32",
             "default_hooks.checkpoint.save_best=accuracy",
+            "default_hooks.checkpoint.published_keys=[meta,state_dict]",
             f"hydra.run.dir={run}",
         ],
         env,
@@ -108,7 +109,11 @@ def test_every_rank_writes_its_shard_into_one_checkpoint_directory(
     fsdp_run: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
     run, result = fsdp_run
-    assert sorted(p.name for p in run.iterdir() if "epoch" in p.name) == ["epoch_1.dcp", "epoch_2.dcp"]
+    assert sorted(p.name for p in run.iterdir() if "epoch" in p.name) == [
+        "epoch_1.dcp",
+        "epoch_2.dcp",
+        "epoch_2_published.pth",
+    ]
     best = load_full(run / "best_accuracy.dcp", weights=False)["meta"]  # the best one, a directory too
     summary = json.loads((run / "summary.json").read_text())
     assert best["best_metric"] == "accuracy" and best["best_score"] == summary["best_metrics"]["accuracy"]
@@ -128,6 +133,9 @@ def test_every_rank_writes_its_shard_into_one_checkpoint_directory(
     assert {"rng", "hooks", "param_schedulers", "optimizer"} <= extra.keys()
     assert "state_dict" not in extra and "state" not in extra["optimizer"]  # those are DCP's
     assert result.stdout.count("Epoch(val) [2]") == 1, result.stdout  # rank 0 logs
+    published = read_checkpoint(run / "epoch_2_published.pth")  # one file, the weights gathered whole
+    assert sorted(published) == ["meta", "state_dict"]
+    assert_close(published["state_dict"], sharded_weights(run / "epoch_2.dcp"))
 
 
 def test_resume_from_a_sharded_checkpoint_continues_exactly_and_prunes_directories(
