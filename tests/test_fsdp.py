@@ -91,16 +91,22 @@ def fsdp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess
     return run, result
 
 
+@pytest.fixture(scope="module")
+def one_process(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same training in one process (no launcher) with twice the batch; its run directory."""
+    work = tmp_path_factory.mktemp("one") / "run"
+    Runner(seed_config(REPO, work, "train_dataloader.batch_size=64", base=TWO_EPOCHS)).train()
+    return work
+
+
 def test_fsdp2_over_two_ranks_trains_as_one_process_with_twice_the_batch(
-    fsdp_run: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+    fsdp_run: tuple[Path, subprocess.CompletedProcess[str]], one_process: Path
 ) -> None:
     """Same weights after 8 iterations (4 optimizer steps), and the same accuracy at each epoch."""
     run, _ = fsdp_run
-    one = Runner(seed_config(REPO, tmp_path / "one", "train_dataloader.batch_size=64", base=TWO_EPOCHS))
-    one.train()
-    assert_close(sharded_weights(run / "epoch_2.dcp"), read_checkpoint(tmp_path / "one" / "epoch_2.pth")["state_dict"])
+    assert_close(sharded_weights(run / "epoch_2.dcp"), read_checkpoint(one_process / "epoch_2.pth")["state_dict"])
     fsdp_summary = json.loads((run / "summary.json").read_text())
-    one_summary = json.loads((tmp_path / "one" / "summary.json").read_text())
+    one_summary = json.loads((one_process / "summary.json").read_text())
     assert fsdp_summary["iters"] == one_summary["iters"] == 8
     assert fsdp_summary["final_metrics"]["accuracy"] == pytest.approx(one_summary["final_metrics"]["accuracy"])
 
@@ -170,6 +176,31 @@ def test_resume_from_a_sharded_checkpoint_continues_exactly_and_prunes_directori
     for name, state in theirs["optimizer"]["state"].items():
         for key, value in state.items():
             assert torch.equal(mine["optimizer"]["state"][name][key], value), (name, key)
+
+
+def test_two_fsdp2_ranks_resume_a_one_process_pth_checkpoint(
+    fsdp_run: tuple[Path, subprocess.CompletedProcess[str]],
+    one_process: Path,
+    tmp_path: Path,
+    subprocess_env: dict[str, str],
+) -> None:
+    """1 process -> 2 FSDP2 ranks: a .pth's whole tensors (model and optimizer), each rank keeping its
+    shard; epoch 2 then gives the 2-rank run's weights."""
+    run, _ = fsdp_run
+    result = torchrun(
+        [
+            *TWO_EPOCHS,
+            "launcher=pytorch",
+            *FSDP,
+            "train_dataloader.batch_size=32",
+            "resume=true",
+            f"load_from={one_process / 'epoch_1.pth'}",
+            f"hydra.run.dir={tmp_path}",
+        ],
+        subprocess_env,
+    )
+    assert result.returncode == 0, explain(result)
+    assert_close(sharded_weights(tmp_path / "epoch_2.dcp"), sharded_weights(run / "epoch_2.dcp"))
 
 
 def test_one_process_resumes_a_two_rank_sharded_checkpoint(

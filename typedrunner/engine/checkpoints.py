@@ -22,6 +22,7 @@ from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_op
 from typedrunner._version import __version__
 from typedrunner.config import data as data_cfg
 from typedrunner.config.runner import RunnerConfig
+from typedrunner.engine.fsdp import is_sharded
 from typedrunner.engine.loops import TrainLoop
 from typedrunner.engine.resume_checks import (
     ResumeMeta,
@@ -34,7 +35,7 @@ from typedrunner.engine.resume_checks import (
 from typedrunner.engine.rng import capture_rng, restore_rng
 from typedrunner.engine.state import Position, RunState
 from typedrunner.errors import CheckpointError, ConfigError, refuse
-from typedrunner.parts.checkpoint import load_checkpoint
+from typedrunner.parts.checkpoint import load_checkpoint, load_model_state, load_optimizer_state
 from typedrunner.parts.data import DefaultSampler
 from typedrunner.parts.hooks.base import Hook
 from typedrunner.parts.optim import AnyOptimWrapper, OptimWrapper
@@ -318,9 +319,11 @@ def restore(
         set_model_state_dict(model, checkpoint["state_dict"])
         if isinstance(optim_wrapper, OptimWrapper):
             set_optimizer_state_dict(model, optim_wrapper.optimizer, checkpoint["optimizer"])
-    else:
-        model.load_state_dict(checkpoint["state_dict"])
-        if optim_wrapper is not None:
+    else:  # a .pth: into a model FSDP2 shards too (every rank keeps its shard)
+        load_model_state(model, checkpoint["state_dict"])
+        if isinstance(optim_wrapper, OptimWrapper) and is_sharded(model):
+            load_optimizer_state(model, optim_wrapper.optimizer, checkpoint["optimizer"])
+        elif optim_wrapper is not None:
             optim_wrapper.load_state_dict(checkpoint["optimizer"])
     restore_schedulers(
         schedulers,

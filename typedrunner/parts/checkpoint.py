@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+from torch.distributed.tensor import DTensor
 
 from typedrunner.config.hooks import CheckpointHook
 from typedrunner.config.runner import LoadFrom
@@ -19,6 +22,8 @@ from typedrunner.parts.standins import find_stand_ins, stand_ins_for
 __all__ = [
     "CheckpointError",
     "load_checkpoint",
+    "load_model_state",
+    "load_optimizer_state",
     "load_weights",
     "publish_checkpoint",
     "remove_stale_temporaries",
@@ -144,6 +149,37 @@ def publish_checkpoint(path: Path, keys: list[str]) -> Path:
     return published
 
 
+def _sharded(model: nn.Module) -> bool:
+    """Whether FSDP2 sharded ``model`` (its parameters are ``DTensor`` shards)."""
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+def load_model_state(model: nn.Module, weights: Mapping[str, Any], *, strict: bool = True) -> None:
+    """``model.load_state_dict(weights)``, also into a model FSDP2 sharded: every rank holds the whole
+    tensors (a ``.pth`` file) and keeps its shard of each (``set_model_state_dict``)."""
+    if _sharded(model):
+        options = StateDictOptions(full_state_dict=True, strict=strict)
+        set_model_state_dict(model, dict(weights), options=options)
+    else:
+        model.load_state_dict(weights, strict=strict)
+
+
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` (torch's layout: parameters by position), also for the
+    optimizer of a model FSDP2 sharded: the positions become parameter names, and each rank keeps its
+    shard of the whole tensors (``set_optimizer_state_dict``)."""
+    if not _sharded(model):
+        optimizer.load_state_dict(dict(state))
+        return
+    names = {id(p): name for name, p in model.named_parameters()}
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    by_name: dict[str, Any] = {
+        "state": {order[int(i)]: value for i, value in state.get("state", {}).items()},
+        "param_groups": [{**g, "params": [order[int(i)] for i in g["params"]]} for g in state.get("param_groups", [])],
+    }
+    set_optimizer_state_dict(model, optimizer, by_name, options=StateDictOptions(full_state_dict=True))
+
+
 def load_weights(
     model: nn.Module, spec: LoadFrom, device: torch.device, loaded: dict[str, Any] | None = None
 ) -> tuple[dict[str, Any], list[Problem]]:
@@ -202,5 +238,5 @@ def load_weights(
     if not matching:
         problems.append(Problem("load_from", f"no weight of {spec.path!r} matches the model: nothing would load"))
         return checkpoint, problems
-    model.load_state_dict(matching, strict=False)
+    load_model_state(model, matching, strict=False)
     return checkpoint, problems
