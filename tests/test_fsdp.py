@@ -375,3 +375,16 @@ def test_amp_is_refused_with_fsdp2(one_rank: None) -> None:
         shard_model(MyAwesomeModel(layers=2), cfg, cfg.model_wrapper_cfg)  # type: ignore[arg-type]
     assert [p.path for p in caught.value.problems] == ["optim_wrapper.type"]
     assert "model_wrapper_cfg.mixed_precision" in str(caught.value)
+
+
+def test_directories_of_interrupted_sharded_writes_are_removed_at_the_next_start(tmp_path: Path) -> None:
+    """What a kill leaves: ``.epoch_3.dcp.tmp/`` (half written) goes; ``.best_acc.dcp.old/`` goes only
+    when ``best_acc.dcp`` is in place (else it is the one copy left)."""
+    from typedrunner.parts.checkpoint import remove_stale_temporaries
+
+    for name in (".epoch_3.dcp.tmp", ".best_acc.dcp.old", "best_acc.dcp", ".best_loss.dcp.old", "epoch_2.dcp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__0_0.distcp").write_bytes(b"x")
+    removed = remove_stale_temporaries(tmp_path)
+    assert sorted(p.name for p in removed) == [".best_acc.dcp.old", ".epoch_3.dcp.tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".best_loss.dcp.old", "best_acc.dcp", "epoch_2.dcp"]

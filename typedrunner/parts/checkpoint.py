@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -81,11 +82,22 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``): never checkpoints."""
+    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``, and a sharded
+    checkpoint's ``.<name>.dcp.tmp/``): never checkpoints."""
     stale = [p for p in directory.glob(".*.tmp") if p.is_file()] if directory.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
-    return stale
+    # a sharded checkpoint's directory being written (``.epoch_2.dcp.tmp``), or the one it replaced
+    # (``.best_acc.dcp.old``, dropped only once its successor is in place)
+    sharded = [p for p in directory.glob(".*.dcp.tmp") if p.is_dir() and not p.is_symlink()]
+    sharded += [
+        p
+        for p in directory.glob(".*.dcp.old")
+        if p.is_dir() and not p.is_symlink() and (directory / p.name[1:].removesuffix(".old")).is_dir()
+    ]
+    for path in sharded:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale + sharded
 
 
 def write_text_atomic(path: Path, text: str) -> None:
