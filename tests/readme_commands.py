@@ -49,6 +49,18 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
         "PyTorch's CPU wheel index, for CPU-only users on the public index; not reachable from the test "
         "machines, where `pip install torch==2.13.0` (the tested line) is a CPU build"
     ),
+    # Training on several GPUs and nodes (the DDP commands were missing here after the issue-10 merge)
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch": RunBy(
+        "tests/test_distributed.py::test_two_ranks_train_as_one_process_with_twice_the_batch",
+        "on 256 points for 2 epochs with batch 32, in a temporary run directory",
+    ),
+    "srun --ntasks-per-node=2 python -m typedrunner +experiment=mlp launcher=slurm": RunBy(
+        "tests/test_distributed.py::test_sigterm_to_every_rank_saves_once_exits_3_and_resumes_exactly",
+        "without srun: two processes given the environment srun sets, on small data",
+    ),
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner -m +experiment=mlp launcher=pytorch optim_wrapper.optimizer.lr=1e-3,1e-2": RunBy(
+        "tests/test_distributed.py::test_a_sweep_under_torchrun_runs_each_job_on_every_rank", "on small data"
+    ),
     "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch model_wrapper_cfg.type=FSDP2 'model_wrapper_cfg.shard_classes=[Linear]'": RunBy(
         "tests/test_fsdp.py::test_fsdp2_over_two_ranks_trains_as_one_process_with_twice_the_batch",
         "on 256 points for 2 epochs, 65 validation points, accumulative_counts=2, in a temporary run directory",
