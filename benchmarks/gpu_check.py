@@ -10,11 +10,15 @@ Prints one line per check and exits 1 if any fails. On a machine without CUDA it
 3. AMP bfloat16 trains; val_cfg fp16 validates under float16 autocast.
 4. The contract probe reports float64 data into a float32 model on the GPU before training.
 5. EmptyCacheHook registers for its events when CUDA is there.
+6. FSDP2 on one GPU (torchrun, world size 1, nccl): ``model_wrapper_cfg.type=FSDP2`` with bfloat16
+   parameters trains the seed, writes a sharded ``epoch_N.dcp/`` checkpoint, and resumes from it.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -159,6 +163,40 @@ def empty_cache(work: Path) -> str:
     return "registered for after_train_epoch / after_val_epoch"
 
 
+@check("fsdp2_one_gpu")
+def fsdp2_one_gpu(work: Path) -> str:
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
+    common = [
+        torchrun,
+        "--standalone",
+        "--nproc-per-node=1",
+        "-m",
+        "typedrunner",
+        "+experiment=mlp",
+        "~param_scheduler",  # its milestones lie past the short run's end
+        "launcher=pytorch",
+        "model_wrapper_cfg.type=FSDP2",
+        "model_wrapper_cfg.shard_classes=[Linear]",
+        "model_wrapper_cfg.mixed_precision.param_dtype=bfloat16",
+        "model_wrapper_cfg.mixed_precision.reduce_dtype=float32",
+        "+randomness.seed=0",
+        f"hydra.run.dir={work}",
+    ]
+    first = subprocess.run([*common, "train_cfg.max_epochs=2"], env=env, capture_output=True, text=True, check=False)
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert (work / "epoch_2.dcp" / ".metadata").is_file(), sorted(p.name for p in work.iterdir())
+    assert "device=cuda" in first.stdout, first.stdout[-2000:]
+    second = subprocess.run(
+        [*common, "train_cfg.max_epochs=3", "resume=true"], env=env, capture_output=True, text=True, check=False
+    )
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "resumed" in second.stdout and (work / "epoch_3.dcp").is_dir(), second.stdout[-2000:]
+    accuracy = json.loads((work / "summary.json").read_text())["final_metrics"]["accuracy"]
+    return f"nccl, bfloat16 params: accuracy {accuracy:.1f}% after 3 epochs (2, then resumed from epoch_2.dcp)"
+
+
 def main() -> int:
     if not torch.cuda.is_available():
         print("no CUDA device: nothing to check here")
@@ -166,7 +204,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     _ = MyDataset, TrainLoop  # the seed's classes are importable on the device too
     with tempfile.TemporaryDirectory() as tmp:
-        for run in (seed_on_gpu, amp_fp16, amp_bf16, resume_on_gpu, probe, empty_cache):
+        for run in (seed_on_gpu, amp_fp16, amp_bf16, resume_on_gpu, probe, empty_cache, fsdp2_one_gpu):
             run(Path(tmp))
     for name, ok, detail in RESULTS:
         print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")

@@ -49,6 +49,11 @@ README_COMMANDS: dict[str, RunBy | SetUp] = {
         "PyTorch's CPU wheel index, for CPU-only users on the public index; not reachable from the test "
         "machines, where `pip install torch==2.13.0` (the tested line) is a CPU build"
     ),
+    # Sharded training (FSDP2); the DDP commands are listed with the section's others below
+    "torchrun --standalone --nproc-per-node=2 -m typedrunner +experiment=mlp launcher=pytorch model_wrapper_cfg.type=FSDP2 'model_wrapper_cfg.shard_classes=[Linear]'": RunBy(
+        "tests/test_fsdp.py::test_fsdp2_over_two_ranks_trains_as_one_process_with_twice_the_batch",
+        "on 256 points for 2 epochs, 65 validation points, accumulative_counts=2, in a temporary run directory",
+    ),
     # A short tour
     "python -m typedrunner +experiment=mlp debug=fast optim_wrapper.optimizer.lr=0.01": RunBy(
         "tests/test_front_door.py::test_debug_fast_trains_two_batches_one_epoch_no_checkpoints", "as written"

@@ -43,8 +43,21 @@ def cross_field_problems(cfg: RunnerConfig) -> list[Problem]:
             *_checkpoint_interval(cfg),
             *_hook_events(cfg),
             *_load_from_exists(cfg),
+            *_wrapper_unused(cfg),
         ],
     )
+
+
+def _wrapper_unused(cfg: RunnerConfig) -> Iterable[Problem]:
+    """FSDP2 asked for in a one-process run: the model trains unsharded, as DDP's keys do there."""
+    if cfg.launcher == "none" and cfg.model_wrapper_cfg.type == "FSDP2":
+        yield _problem(
+            "model_wrapper_cfg.type",
+            "FSDP2 takes effect under a distributed launcher only; with launcher: none the model trains "
+            "unsharded and checkpoints are single .pth files (start with torchrun ... launcher=pytorch to shard)",
+            "FSDP2",
+            severity="warning",
+        )
 
 
 def _debug_run(cfg: RunnerConfig, problems: list[Problem]) -> list[Problem]:
@@ -219,8 +232,10 @@ def _load_from_exists(cfg: RunnerConfig) -> Iterable[Problem]:
         return
     if not path.exists():
         yield _problem("load_from", f"{str(path)!r} does not exist", severity="error")
-    elif not path.is_file():
-        yield _problem("load_from", f"{str(path)!r} is not a file", severity="error")
+    elif not path.is_file() and not (path.suffix == ".dcp" and (path / ".metadata").is_file()):
+        yield _problem(
+            "load_from", f"{str(path)!r} is not a file (nor a sharded checkpoint, <name>.dcp/)", severity="error"
+        )
 
 
 def _hook_monitor(spec: Any) -> Any:

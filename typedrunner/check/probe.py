@@ -21,6 +21,7 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torch.distributed.tensor import DTensor
 
 from typedrunner.errors import Problem
 from typedrunner.parts.evaluator import evaluate_metric
@@ -308,6 +309,10 @@ def _check_losses(model: nn.Module, losses: Any, batch: Any, result: ProbeResult
     if not terms:
         return
     params = [p for p in model.parameters() if p.requires_grad]
+    if any(isinstance(p, DTensor) for p in params):
+        # FSDP2: the forward ran on gathered copies of these shards, which the graph holds instead
+        # (FSDP's backward hands their gradients to the shards); autograd.grad cannot see through it
+        return
     total = torch.stack([t.reshape(()) for t in terms]).sum()
     if not total.requires_grad:
         result.add(

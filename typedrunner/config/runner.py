@@ -12,7 +12,7 @@ from pydantic import Discriminator, Field, Tag, ValidationError, field_validator
 from typedrunner.config.base import ConfigModel, to_config_error
 from typedrunner.config.data import DataLoaderField
 from typedrunner.config.debug import DebugCfg
-from typedrunner.config.distributed import ModelWrapperCfg, SyncBN
+from typedrunner.config.distributed import ModelWrapperCfg, ModelWrapperField, SyncBN
 from typedrunner.config.env import AutoScaleLR, Compile, EnvCfg, Launcher, Randomness
 from typedrunner.config.evaluator import Evaluator, MetricField
 from typedrunner.config.hooks import DefaultHooks, HookField
@@ -124,8 +124,8 @@ class RunnerConfig(ConfigModel):
     """How processes were launched: ``none`` (one process), ``pytorch`` (torchrun), ``slurm`` (srun)."""
     env_cfg: EnvCfg = Field(default_factory=EnvCfg)
     """Process environment: cuDNN, multiprocessing, distributed backend."""
-    model_wrapper_cfg: ModelWrapperCfg = Field(default_factory=ModelWrapperCfg)
-    """The distributed wrapper's settings (``find_unused_parameters``, ...); used under a distributed launcher."""
+    model_wrapper_cfg: ModelWrapperField = Field(default_factory=ModelWrapperCfg)
+    """The distributed wrapper: DDP's settings (``find_unused_parameters``, ...) or ``type: FSDP2``'s; used under a distributed launcher."""
     sync_bn: SyncBN = None
     """``torch``: convert BatchNorm layers to SyncBatchNorm under a distributed launcher."""
     log_processor: LogProcessor = Field(default_factory=LogProcessor)
@@ -174,6 +174,12 @@ class RunnerConfig(ConfigModel):
         if isinstance(value, Mapping) and "type" not in value:
             return {k: v if isinstance(v, (list, tuple)) else [v] for k, v in value.items()}
         return value if isinstance(value, (list, tuple)) else [value]
+
+    @field_validator("model_wrapper_cfg", mode="before", json_schema_input_type=ModelWrapperField | None)
+    @classmethod
+    def _default_wrapper(cls, value: Any) -> Any:
+        """MMEngine's ``model_wrapper_cfg=None``: the default wrapper (DDP with its defaults)."""
+        return ModelWrapperCfg() if value is None else value
 
     @field_validator("val_evaluator", "test_evaluator", mode="before", json_schema_input_type=EvaluatorInput)
     @classmethod

@@ -16,10 +16,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.checkpoint.metadata import TensorStorageMetadata
+from torch.distributed.checkpoint.state_dict import set_model_state_dict, set_optimizer_state_dict
 
 from typedrunner._version import __version__
 from typedrunner.config import data as data_cfg
 from typedrunner.config.runner import RunnerConfig
+from typedrunner.engine.fsdp import is_sharded
 from typedrunner.engine.loops import TrainLoop
 from typedrunner.engine.resume_checks import (
     ResumeMeta,
@@ -32,11 +35,12 @@ from typedrunner.engine.resume_checks import (
 from typedrunner.engine.rng import capture_rng, restore_rng
 from typedrunner.engine.state import Position, RunState
 from typedrunner.errors import CheckpointError, ConfigError, refuse
-from typedrunner.parts.checkpoint import load_checkpoint
+from typedrunner.parts.checkpoint import load_checkpoint, load_model_state, load_optimizer_state
 from typedrunner.parts.data import DefaultSampler
 from typedrunner.parts.hooks.base import Hook
 from typedrunner.parts.optim import AnyOptimWrapper, OptimWrapper
 from typedrunner.parts.schedulers import ScheduleSlot
+from typedrunner.parts.sharded_checkpoint import SUFFIX, is_sharded_checkpoint, load_into, read_metadata
 
 __all__ = [
     "ResumeMeta",
@@ -78,13 +82,14 @@ def _pointed(pointer: Path) -> Path | None:
             return None
         target = Path(pointer.read_text(encoding="utf-8").strip())
         target = target if target.is_absolute() else pointer.parent / target
-        return target if target.is_file() else None
+        return target if target.is_file() or is_sharded_checkpoint(target) else None
     except (OSError, ValueError):
         return None
 
 
 def find_latest(work_dir: Path, checkpoint_dir: Path | None = None) -> Path | None:
-    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` (not a best/published copy).
+    """The checkpoint ``last_checkpoint`` points at, else the newest ``*.pth`` or ``*.dcp`` directory
+    (not a best/published copy).
 
     The pointer is data read from the run directory: a target outside ``work_dir`` (and the configured
     ``checkpoint_dir``) is ignored."""
@@ -93,7 +98,9 @@ def find_latest(work_dir: Path, checkpoint_dir: Path | None = None) -> Path | No
     if target is not None and _inside(target, allowed):
         return target
     candidates = [
-        p for p in work_dir.glob("*.pth") if not p.name.startswith("best_") and not p.stem.endswith("_published")
+        p
+        for p in [*work_dir.glob("*.pth"), *filter(is_sharded_checkpoint, work_dir.glob(f"*{SUFFIX}"))]
+        if not p.name.startswith(("best_", ".")) and not p.stem.endswith("_published")
     ]
     return max(candidates, key=lambda p: p.stat().st_mtime) if candidates else None
 
@@ -250,6 +257,8 @@ def resume_checkpoint(
             f"true, but {str(work_dir)!r} holds no checkpoint to resume: give work_dir of the run to continue, "
             "load_from: <checkpoint>, or resume: auto (resume if there is a checkpoint, else start)",
         )
+    if is_sharded_checkpoint(path):
+        return path, _resume_sharded(path, model, optim_wrapper)
     try:
         # on the CPU: load_state_dict moves weights and optimizer state to their parameters' device,
         # and the RNG states must stay CPU tensors
@@ -260,6 +269,26 @@ def resume_checkpoint(
     if problems:
         raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
     return path, checkpoint
+
+
+def _resume_sharded(path: Path, model: nn.Module, optim_wrapper: AnyOptimWrapper | None) -> dict[str, Any]:
+    """A sharded (FSDP2) checkpoint read for resume, into this run's layout (sharded or not, any
+    world size): the model's keys and shapes are checked against its metadata first."""
+    if optim_wrapper is not None and not isinstance(optim_wrapper, OptimWrapper):
+        raise refuse("resume", f"{path.name} is a sharded checkpoint of one optimizer; this run has several")
+    try:
+        metadata = read_metadata(path)
+        saved = {
+            key.removeprefix("state_dict."): torch.empty(item.size, device="meta")
+            for key, item in metadata.state_dict_metadata.items()
+            if isinstance(item, TensorStorageMetadata) and key.startswith("state_dict.")
+        }
+        problems = resume_problems(model, None, {"state_dict": saved}, path)
+        if problems:
+            raise ConfigError(problems, title=f"cannot resume from {str(path)!r}")
+        return load_into(path, model, optim_wrapper.optimizer if optim_wrapper is not None else None)
+    except CheckpointError as e:
+        raise refuse("resume", str(e)) from e
 
 
 def restore(
@@ -286,9 +315,16 @@ def restore(
     restore_hooks(hooks, checkpoint.get("hooks", {}), path)
     changes = config_diff(saved_config(checkpoint), cfg.model_dump(mode="json"))
     configured_lrs = [group["lr"] for group in optim_wrapper.param_groups] if optim_wrapper else []
-    model.load_state_dict(checkpoint["state_dict"])
-    if optim_wrapper is not None:
-        optim_wrapper.load_state_dict(checkpoint["optimizer"])
+    if is_sharded_checkpoint(path):  # in the layout of get_model/optimizer_state_dict (FQN keys)
+        set_model_state_dict(model, checkpoint["state_dict"])
+        if isinstance(optim_wrapper, OptimWrapper):
+            set_optimizer_state_dict(model, optim_wrapper.optimizer, checkpoint["optimizer"])
+    else:  # a .pth: into a model FSDP2 shards too (every rank keeps its shard)
+        load_model_state(model, checkpoint["state_dict"])
+        if isinstance(optim_wrapper, OptimWrapper) and is_sharded(model):
+            load_optimizer_state(model, optim_wrapper.optimizer, checkpoint["optimizer"])
+        elif optim_wrapper is not None:
+            optim_wrapper.load_state_dict(checkpoint["optimizer"])
     restore_schedulers(
         schedulers,
         checkpoint.get("param_schedulers", []),

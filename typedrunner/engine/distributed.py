@@ -25,8 +25,10 @@ from torch import nn
 from torch._C._distributed_c10d import PrefixStore, TCPStore
 from torch.nn.parallel import DistributedDataParallel
 
+from typedrunner.config.distributed import FSDP2
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.engine.environment import select_device
+from typedrunner.engine.fsdp import shard_model
 from typedrunner.engine.launchers import LaunchEnv, detect
 from typedrunner.errors import ConfigError, Problem, refuse, warning
 from typedrunner.parts import distributed as ranks
@@ -193,7 +195,8 @@ def setup(cfg: RunnerConfig) -> DistSetup:
 
 def wrap_model(model: nn.Module, cfg: RunnerConfig, setup: DistSetup) -> tuple[nn.Module, nn.Module]:
     """``(model, wrapped)``: ``sync_bn`` applied to the model, then DDP around it (``model_wrapper_cfg``).
-    One process: the model twice. Hooks and checkpoints see ``model``; the train step runs ``wrapped``."""
+    One process: the model twice. Hooks and checkpoints see ``model``; the train step runs ``wrapped``.
+    FSDP2 shards the model in place: the same object twice."""
     if setup.env is None:
         return model, model
     if isinstance(model, BaseModel) and type(model).train_step is not BaseModel.train_step:
@@ -203,6 +206,11 @@ def wrap_model(model: nn.Module, cfg: RunnerConfig, setup: DistSetup) -> tuple[n
             "synchronising gradients across ranks; under a distributed launcher the Runner runs the step "
             "(preprocess, forward through DDP, backward, update): remove the override or use launcher: none",
         )
+    if isinstance(cfg.model_wrapper_cfg, FSDP2):
+        if cfg.sync_bn is not None:
+            raise refuse("sync_bn", "is DDP's; FSDP2 does not convert BatchNorm: remove sync_bn", cfg.sync_bn)
+        sharded = shard_model(model, cfg, cfg.model_wrapper_cfg)
+        return sharded, sharded
     if cfg.sync_bn == "torch":
         norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if norms and setup.device.type != "cuda":
@@ -214,6 +222,8 @@ def wrap_model(model: nn.Module, cfg: RunnerConfig, setup: DistSetup) -> tuple[n
             )
         model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # type: ignore[no-untyped-call]
     wrapper = cfg.model_wrapper_cfg
+    if isinstance(wrapper, FSDP2):  # pragma: no cover - handled above (narrows the type for mypy)
+        raise TypeError("unreachable")
     options: dict[str, Any] = {
         "find_unused_parameters": wrapper.find_unused_parameters,
         "static_graph": wrapper.static_graph,

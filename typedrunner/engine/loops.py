@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from typedrunner.config.train import EpochBasedTrainLoop as EpochLoopConfig
 from typedrunner.config.train import IterBasedTrainLoop as IterLoopConfig
+from typedrunner.engine.fsdp import gathered
 from typedrunner.engine.guards import NonFiniteGuard, guarded, loading_failed
 from typedrunner.engine.state import RunState
 from typedrunner.errors import TrainingStopped
@@ -320,7 +321,7 @@ class _EvalLoop:
         autocast = torch.autocast(host.device.type, dtype=torch.float16, enabled=self.fp16)
         state = host.state
         try:
-            with torch.no_grad(), autocast:
+            with torch.no_grad(), autocast, gathered(host.model, host.cfg):
                 batches = guarded(self.dataloader, f"{self.stage}_dataloader", state=state)
                 for batch_idx, data_batch in enumerate(batches):
                     # A stop (SIGTERM) abandons the pass at once: the training state is saved as it

@@ -26,6 +26,7 @@ from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import LoadFrom, RunnerConfig
 from typedrunner.engine import checkpoints, distributed
 from typedrunner.engine.environment import set_randomness
+from typedrunner.engine.fsdp import is_sharded
 from typedrunner.engine.guards import GracefulStop, NonFiniteGuard, worker_deaths_named
 from typedrunner.engine.loops import (
     TestLoop,
@@ -36,13 +37,15 @@ from typedrunner.engine.loops import (
 )
 from typedrunner.engine.records import open_run, write_summary
 from typedrunner.engine.state import RunState
-from typedrunner.errors import ConfigError, ContractError, Problem, TrainingStopped, warning
+from typedrunner.errors import CheckpointError, ConfigError, ContractError, Problem, TrainingStopped, refuse, warning
 from typedrunner.parts import distributed as ranks
 from typedrunner.parts.checkpoint import load_weights, publish_checkpoint, save_checkpoint, write_text_atomic
 from typedrunner.parts.evaluator import Evaluator
 from typedrunner.parts.hooks.base import Hook, HookList
 from typedrunner.parts.logging import RunLogger
+from typedrunner.parts.optim import OptimWrapper
 from typedrunner.parts.schedulers import ScheduleSlot
+from typedrunner.parts.sharded_checkpoint import is_sharded_checkpoint, load_full, save_sharded, sharded_name
 
 __all__ = ["Runner"]
 
@@ -395,6 +398,9 @@ class Runner:
         ``position``: ``(epoch, iter, inner_iter)`` done (default: the run state's, between two iterations).
         """
         self.nonfinite_guard.check(self.state)  # never save weights a NaN/inf loss has reached
+        sharded = is_sharded(self.model)
+        if sharded:  # FSDP2: a directory written through torch.distributed.checkpoint, by every rank
+            filename = sharded_name(filename)
         at = self.state.position()
         if position is not None:
             at = at.model_copy(update=dict(zip(("epoch", "iter", "inner_iter"), position, strict=True)))
@@ -410,6 +416,12 @@ class Runner:
         )
         self.hooks.before_save_checkpoint(self, state)
         path = (directory or self.work_dir) / filename
+        if sharded:
+            optimizer = self.optim_wrapper.optimizer if isinstance(self.optim_wrapper, OptimWrapper) else None
+            save_sharded(state, path, self.model, optimizer if save_optimizer else None)
+            if pointer and self.rank == 0:
+                write_text_atomic(self.work_dir / "last_checkpoint", checkpoints.pointer_text(path, self.work_dir))
+            return path
         if self.rank != 0:
             return path  # rank 0 writes (every rank holds the same weights)
         save_checkpoint(state, path)
@@ -421,11 +433,21 @@ class Runner:
         """A copy of ``path`` holding only ``keys`` (e.g. meta and state_dict), for release."""
         if self.rank != 0:
             return path.with_name(CheckpointHookConfig.published_file(path.name))  # rank 0 writes it
+        if is_sharded_checkpoint(path):  # one file, its tensors gathered whole
+            published = path.with_name(CheckpointHookConfig.published_file(path.name))
+            save_checkpoint({k: v for k, v in load_full(path).items() if k in keys}, published)
+            return published
         return publish_checkpoint(path, keys)
 
     def load_weights(self, spec: LoadFrom) -> None:
         """``load_from``: load model weights only; strict by default, naming every mismatch."""
-        checkpoint, problems = load_weights(self.model, spec, self.device)
+        loaded = None
+        if is_sharded_checkpoint(Path(spec.path)):  # a sharded (FSDP2) checkpoint, gathered whole
+            try:
+                loaded = load_full(Path(spec.path))
+            except CheckpointError as e:
+                raise refuse("load_from", str(e), spec.path) from e
+        checkpoint, problems = load_weights(self.model, spec, self.device, loaded)
         if any(p.severity == "error" for p in problems):
             headline = "does not fit the model" if checkpoint else "cannot be loaded as model weights"
             raise ConfigError(problems, title=f"load_from {spec.path!r} {headline}")

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
+from torch.distributed.tensor import DTensor
 
 from typedrunner.config.hooks import CheckpointHook
 from typedrunner.config.runner import LoadFrom
@@ -19,6 +23,8 @@ from typedrunner.parts.standins import find_stand_ins, stand_ins_for
 __all__ = [
     "CheckpointError",
     "load_checkpoint",
+    "load_model_state",
+    "load_optimizer_state",
     "load_weights",
     "publish_checkpoint",
     "remove_stale_temporaries",
@@ -76,11 +82,22 @@ def save_checkpoint(state: dict[str, Any], path: Path) -> None:
 
 
 def remove_stale_temporaries(directory: Path) -> list[Path]:
-    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``): never checkpoints."""
+    """Temporary files of writes a kill interrupted (``.<name>.<random>.tmp``, and a sharded
+    checkpoint's ``.<name>.dcp.tmp/``): never checkpoints."""
     stale = [p for p in directory.glob(".*.tmp") if p.is_file()] if directory.is_dir() else []
     for path in stale:
         path.unlink(missing_ok=True)
-    return stale
+    # a sharded checkpoint's directory being written (``.epoch_2.dcp.tmp``), or the one it replaced
+    # (``.best_acc.dcp.old``, dropped only once its successor is in place)
+    sharded = [p for p in directory.glob(".*.dcp.tmp") if p.is_dir() and not p.is_symlink()]
+    sharded += [
+        p
+        for p in directory.glob(".*.dcp.old")
+        if p.is_dir() and not p.is_symlink() and (directory / p.name[1:].removesuffix(".old")).is_dir()
+    ]
+    for path in sharded:
+        shutil.rmtree(path, ignore_errors=True)
+    return stale + sharded
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -144,7 +161,40 @@ def publish_checkpoint(path: Path, keys: list[str]) -> Path:
     return published
 
 
-def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tuple[dict[str, Any], list[Problem]]:
+def _sharded(model: nn.Module) -> bool:
+    """Whether FSDP2 sharded ``model`` (its parameters are ``DTensor`` shards)."""
+    return any(isinstance(p, DTensor) for p in model.parameters())
+
+
+def load_model_state(model: nn.Module, weights: Mapping[str, Any], *, strict: bool = True) -> None:
+    """``model.load_state_dict(weights)``, also into a model FSDP2 sharded: every rank holds the whole
+    tensors (a ``.pth`` file) and keeps its shard of each (``set_model_state_dict``)."""
+    if _sharded(model):
+        options = StateDictOptions(full_state_dict=True, strict=strict)
+        set_model_state_dict(model, dict(weights), options=options)
+    else:
+        model.load_state_dict(weights, strict=strict)
+
+
+def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
+    """``optimizer.load_state_dict(state)`` (torch's layout: parameters by position), also for the
+    optimizer of a model FSDP2 sharded: the positions become parameter names, and each rank keeps its
+    shard of the whole tensors (``set_optimizer_state_dict``)."""
+    if not _sharded(model):
+        optimizer.load_state_dict(dict(state))
+        return
+    names = {id(p): name for name, p in model.named_parameters()}
+    order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
+    by_name: dict[str, Any] = {
+        "state": {order[int(i)]: value for i, value in state.get("state", {}).items()},
+        "param_groups": [{**g, "params": [order[int(i)] for i in g["params"]]} for g in state.get("param_groups", [])],
+    }
+    set_optimizer_state_dict(model, optimizer, by_name, options=StateDictOptions(full_state_dict=True))
+
+
+def load_weights(
+    model: nn.Module, spec: LoadFrom, device: torch.device, loaded: dict[str, Any] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
     """``load_from``: copy matching weights into ``model``; every key or shape mismatch is a problem.
 
     Strict (the default): any mismatch is an error and nothing is loaded. Partial (``strict: false``):
@@ -152,10 +202,11 @@ def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tupl
     A checkpoint of another program (MMEngine's) loads too: ``state_dict`` and ``meta`` are taken, what
     else it holds of classes typedrunner does not know (MMEngine's ``message_hub``) is dropped, unrun.
     The checkpoint returned (for ``after_load_checkpoint`` hooks) holds only plain data; it is empty
-    when the file gave no weights to compare with the model.
+    when the file gave no weights to compare with the model. ``loaded``: the checkpoint, already
+    read (a sharded one, gathered by ``parts.sharded_checkpoint.load_full``).
     """
     try:
-        checkpoint = load_checkpoint(spec.path, map_location=device, stand_ins=True)
+        checkpoint = loaded if loaded is not None else load_checkpoint(spec.path, map_location=device, stand_ins=True)
     except CheckpointError as e:
         return {}, [Problem("load_from", str(e))]
     weights = checkpoint.get("state_dict", checkpoint)
@@ -199,5 +250,5 @@ def load_weights(model: nn.Module, spec: LoadFrom, device: torch.device) -> tupl
     if not matching:
         problems.append(Problem("load_from", f"no weight of {spec.path!r} matches the model: nothing would load"))
         return checkpoint, problems
-    model.load_state_dict(matching, strict=False)
+    load_model_state(model, matching, strict=False)
     return checkpoint, problems

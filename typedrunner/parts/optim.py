@@ -72,11 +72,20 @@ class OptimWrapper:
     def optim_context(self, model: nn.Module) -> contextlib.AbstractContextManager[object]:
         """The context the forward pass runs in: DDP's ``no_sync`` on the steps that only accumulate
         gradients (MMEngine's rule; the backward of a forward run inside it is not reduced), else
-        nothing (autocast too, for AMP)."""
-        if self.accumulative_counts > 1 and not self.should_sync():
-            no_sync: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(model, "no_sync", None)
-            if no_sync is not None:
-                return no_sync()
+        nothing (autocast too, for AMP). A model sharded by FSDP2 gets
+        ``set_requires_gradient_sync(False)`` on those steps and ``True`` on the others."""
+        if self.accumulative_counts > 1:
+            # FSDP2 (``fully_shard``) has a switch instead of a context: set it for this step either way
+            set_sync: Callable[[bool], None] | None = getattr(model, "set_requires_gradient_sync", None)
+            if set_sync is not None:
+                set_sync(self.should_sync())
+                return NO_CONTEXT
+            if not self.should_sync():
+                no_sync: Callable[[], contextlib.AbstractContextManager[object]] | None = getattr(
+                    model, "no_sync", None
+                )
+                if no_sync is not None:
+                    return no_sync()
         return NO_CONTEXT  # stateless and reusable: no generator or context object per iteration
 
     def update_params(self, loss: Tensor) -> None:

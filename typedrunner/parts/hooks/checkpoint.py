@@ -3,6 +3,7 @@ schema (``typedrunner.config.hooks.CheckpointHook``), where its settings and def
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +17,7 @@ from typedrunner.parts import distributed
 from typedrunner.parts.checkpoint import load_checkpoint
 from typedrunner.parts.evaluator import infer_rule
 from typedrunner.parts.hooks.base import Event, Hook, Priority, RunView
+from typedrunner.parts.sharded_checkpoint import SUFFIX, is_sharded_checkpoint, load_full, sharded_name
 
 __all__ = ["CheckpointHook"]
 
@@ -97,6 +99,10 @@ class CheckpointHook(Hook):
                 old = self.saved.pop(0)
                 if _is_file_name(old):  # never a path elsewhere, whatever the list was given
                     (self._directory(runner) / old).unlink(missing_ok=True)
+                    # under FSDP2 the checkpoint of that name is a directory (epoch_1.pth -> epoch_1.dcp)
+                    sharded = self._directory(runner) / sharded_name(old)
+                    if is_sharded_checkpoint(sharded) and not sharded.is_symlink():
+                        shutil.rmtree(sharded)
 
     def after_train_epoch(self, runner: RunView) -> None:
         # the epoch is over (its end-of-epoch hooks of higher priority have run): resume at the next one
@@ -142,8 +148,10 @@ class CheckpointHook(Hook):
         if not runner.cfg.resume:
             return  # load_from: pretrained weights, not this run's history
         directory = self._directory(runner)
-        for path in directory.glob("best_*.pth"):
-            meta = load_checkpoint(path).get("meta", {})
+        sharded = filter(is_sharded_checkpoint, directory.glob(f"best_*{SUFFIX}"))
+        for path in [*directory.glob("best_*.pth"), *sharded]:
+            checkpoint = load_full(path, weights=False) if path.is_dir() else load_checkpoint(path)
+            meta = checkpoint.get("meta", {})
             name, score = meta.get("best_metric"), meta.get("best_score")
             if isinstance(name, str) and isinstance(score, (int, float)):
                 rule = self._rule_for(name)
