@@ -2,8 +2,9 @@
 
 A real ``python -m typedrunner +experiment=mlp`` run, with a ``sitecustomize`` on its PYTHONPATH that
 records which code imported each watched module, and a custom hook that writes ``sys.modules`` when
-the first training iteration starts. The sweep report code, matplotlib and submitit (read only
-in a submitit job, to find its ranks) must be absent then.
+the first training iteration starts. The sweep report code, matplotlib, submitit (read only
+in a submitit job, to find its ranks) and torch.distributed.checkpoint (FSDP2 runs only) must be
+absent then.
 
 ``torch._dynamo`` is imported by torch itself: ``torch.optim.Optimizer.add_param_group`` is wrapped in
 ``torch._disable_dynamo``, which imports ``torch._dynamo`` the first time any optimizer is built, in a
@@ -22,7 +23,14 @@ from typing import Any
 
 from tests.helpers import FAST, REPO, explain, plugin_cli_env, run_cli
 
-WATCHED = ("torch._dynamo", "matplotlib", "typedrunner.app.report", "typedrunner.report", "submitit")
+WATCHED = (
+    "torch._dynamo",
+    "matplotlib",
+    "typedrunner.app.report",
+    "typedrunner.report",
+    "submitit",
+    "torch.distributed.checkpoint",
+)
 
 FINDER = '''
 """Records the call stack that first imports each watched module (installed by sitecustomize)."""
@@ -109,6 +117,9 @@ def test_first_iteration_has_no_report_code_matplotlib_or_dynamo_of_ours(tmp_pat
     assert _loaded(modules, "submitit") == [], found["origins"].get("submitit")  # read only in a submitit job
     assert _loaded(modules, "typedrunner.app.report") == [] and "typedrunner.report" not in modules
     assert [m for m in modules if m.startswith("typedrunner.app.report")] == []
+    # distributed checkpoints (0.8 s to import) are for FSDP2 runs: a run that does not shard never loads them
+    assert "typedrunner.parts.dcp_io" not in modules
+    assert _loaded(modules, "torch.distributed.checkpoint") == [], found["origins"].get("torch.distributed.checkpoint")
     if _bare_optimizer_imports_dynamo():
         # imported (if at all) inside torch's optimizer constructor, as in a hand-written loop
         if "torch._dynamo" in modules:

@@ -21,7 +21,6 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.distributed.tensor import DTensor
 
 from typedrunner.errors import Problem
 from typedrunner.parts.evaluator import evaluate_metric
@@ -309,7 +308,8 @@ def _check_losses(model: nn.Module, losses: Any, batch: Any, result: ProbeResult
     if not terms:
         return
     params = [p for p in model.parameters() if p.requires_grad]
-    if any(isinstance(p, DTensor) for p in params):
+    dtensor = sys.modules.get("torch.distributed.tensor")  # imported by FSDP2 (0.7 s): not to find out
+    if dtensor is not None and any(isinstance(p, dtensor.DTensor) for p in params):
         # FSDP2: the forward ran on gathered copies of these shards, which the graph holds instead
         # (FSDP's backward hands their gradients to the shards); autograd.grad cannot see through it
         return

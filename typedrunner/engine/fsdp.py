@@ -9,26 +9,38 @@ runs. Its parameters become ``DTensor`` shards; the optimizer, built afterwards,
 from __future__ import annotations
 
 import contextlib
+import sys
 from collections.abc import Iterator
 from fnmatch import fnmatchcase
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
-from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
 
 from typedrunner.config.distributed import FSDP2
 from typedrunner.config.optim import OptimWrapper as OptimWrapperConfig
 from typedrunner.config.runner import RunnerConfig
 from typedrunner.errors import refuse
 
+if TYPE_CHECKING:
+    from torch.distributed.fsdp import FSDPModule
+
 __all__ = ["gathered", "is_sharded", "shard_model"]
 
 _DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
+def _fsdp_module() -> type[FSDPModule] | None:
+    """``FSDPModule`` once FSDP2 is imported (by :func:`shard_model`); None before: nothing is sharded
+    then, and a run that does not shard never imports it."""
+    fsdp = sys.modules.get("torch.distributed.fsdp")
+    return None if fsdp is None else cast("type[FSDPModule]", fsdp.FSDPModule)
+
+
 def is_sharded(model: nn.Module) -> bool:
     """Whether ``model`` was sharded by :func:`shard_model` (its checkpoints go through DCP)."""
-    return isinstance(model, FSDPModule)
+    fsdp_module = _fsdp_module()
+    return fsdp_module is not None and isinstance(model, fsdp_module)
 
 
 def _dtype(name: str | None) -> torch.dtype | None:
@@ -39,6 +51,8 @@ def shard_model(model: nn.Module, cfg: RunnerConfig, wrapper: FSDP2) -> nn.Modul
     """``fully_shard`` each submodule ``shard_classes`` / ``shard_names`` select (innermost first),
     then the model. A class or pattern that selects nothing is refused (a typo would otherwise
     silently shard the whole model as one unit)."""
+    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
+
     if isinstance(cfg.optim_wrapper, OptimWrapperConfig) and cfg.optim_wrapper.type == "AmpOptimWrapper":
         raise refuse(
             "optim_wrapper.type",
@@ -84,10 +98,11 @@ def gathered(model: nn.Module, cfg: RunnerConfig) -> Iterator[None]:
     validation set differ in length (each sample is evaluated once, on one rank) cannot wait on each
     other. Anything else: nothing to do."""
     wrapper = cfg.model_wrapper_cfg
-    if not isinstance(model, FSDPModule) or not isinstance(wrapper, FSDP2):
+    fsdp_module = _fsdp_module()
+    if fsdp_module is None or not isinstance(model, fsdp_module) or not isinstance(wrapper, FSDP2):
         yield
         return
-    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    units = [m for m in model.modules() if isinstance(m, fsdp_module)]
     model.set_reshard_after_forward(False)  # recurses: every unit keeps its gathered parameters
     for unit in units:
         unit.unshard()

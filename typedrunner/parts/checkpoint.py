@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -12,8 +13,6 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict, set_optimizer_state_dict
-from torch.distributed.tensor import DTensor
 
 from typedrunner.config.hooks import CheckpointHook
 from typedrunner.config.runner import LoadFrom
@@ -162,14 +161,19 @@ def publish_checkpoint(path: Path, keys: list[str]) -> Path:
 
 
 def _sharded(model: nn.Module) -> bool:
-    """Whether FSDP2 sharded ``model`` (its parameters are ``DTensor`` shards)."""
-    return any(isinstance(p, DTensor) for p in model.parameters())
+    """Whether FSDP2 sharded ``model`` (its parameters are ``DTensor`` shards). Without
+    ``torch.distributed.tensor`` imported (by FSDP2, which shards) no parameter can be one: the module
+    (0.7 s to import) is not imported to find that out."""
+    tensor_module = sys.modules.get("torch.distributed.tensor")
+    return tensor_module is not None and any(isinstance(p, tensor_module.DTensor) for p in model.parameters())
 
 
 def load_model_state(model: nn.Module, weights: Mapping[str, Any], *, strict: bool = True) -> None:
     """``model.load_state_dict(weights)``, also into a model FSDP2 sharded: every rank holds the whole
     tensors (a ``.pth`` file) and keeps its shard of each (``set_model_state_dict``)."""
     if _sharded(model):
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
+
         options = StateDictOptions(full_state_dict=True, strict=strict)
         set_model_state_dict(model, dict(weights), options=options)
     else:
@@ -183,6 +187,8 @@ def load_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, sta
     if not _sharded(model):
         optimizer.load_state_dict(dict(state))
         return
+    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
+
     names = {id(p): name for name, p in model.named_parameters()}
     order = [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
     by_name: dict[str, Any] = {
