@@ -10,7 +10,8 @@ Prints one line per check and exits 1 if any fails. On a machine without CUDA it
 3. AMP bfloat16 trains; val_cfg fp16 validates under float16 autocast.
 4. The contract probe reports float64 data into a float32 model on the GPU before training.
 5. EmptyCacheHook registers for its events when CUDA is there.
-6. FSDP2 on one GPU (torchrun, world size 1, nccl): ``model_wrapper_cfg.type=FSDP2`` with bfloat16
+6. DDP on one GPU (torchrun, world size 1, nccl): 2 epochs, then resumed to a third.
+7. FSDP2 on one GPU (torchrun, world size 1, nccl): ``model_wrapper_cfg.type=FSDP2`` with bfloat16
    parameters trains the seed, writes a sharded ``epoch_N.dcp/`` checkpoint, and resumes from it.
 """
 
@@ -163,12 +164,12 @@ def empty_cache(work: Path) -> str:
     return "registered for after_train_epoch / after_val_epoch"
 
 
-@check("fsdp2_one_gpu")
-def fsdp2_one_gpu(work: Path) -> str:
+def _torchrun_seed(work: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """The seed under ``torchrun --standalone --nproc-per-node=1`` (one GPU, nccl), in ``work``."""
     torchrun = str(Path(sys.executable).parent / "torchrun")
     repo = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(repo), os.environ.get("PYTHONPATH")])))
-    common = [
+    command = [
         torchrun,
         "--standalone",
         "--nproc-per-node=1",
@@ -177,20 +178,38 @@ def fsdp2_one_gpu(work: Path) -> str:
         "+experiment=mlp",
         "~param_scheduler",  # its milestones lie past the short run's end
         "launcher=pytorch",
+        "+randomness.seed=0",
+        f"hydra.run.dir={work}",
+        *extra,
+    ]
+    return subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+
+
+@check("ddp_one_gpu")
+def ddp_one_gpu(work: Path) -> str:
+    first = _torchrun_seed(work, "train_cfg.max_epochs=2")
+    assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
+    assert "device=cuda" in first.stdout and (work / "epoch_2.pth").is_file(), first.stdout[-2000:]
+    second = _torchrun_seed(work, "train_cfg.max_epochs=3", "resume=true")
+    assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
+    assert "resumed" in second.stdout and (work / "epoch_3.pth").is_file(), second.stdout[-2000:]
+    accuracy = json.loads((work / "summary.json").read_text())["final_metrics"]["accuracy"]
+    return f"DDP, nccl: accuracy {accuracy:.1f}% after 3 epochs (2, then resumed from epoch_2.pth)"
+
+
+@check("fsdp2_one_gpu")
+def fsdp2_one_gpu(work: Path) -> str:
+    fsdp = [
         "model_wrapper_cfg.type=FSDP2",
         "model_wrapper_cfg.shard_classes=[Linear]",
         "model_wrapper_cfg.mixed_precision.param_dtype=bfloat16",
         "model_wrapper_cfg.mixed_precision.reduce_dtype=float32",
-        "+randomness.seed=0",
-        f"hydra.run.dir={work}",
     ]
-    first = subprocess.run([*common, "train_cfg.max_epochs=2"], env=env, capture_output=True, text=True, check=False)
+    first = _torchrun_seed(work, *fsdp, "train_cfg.max_epochs=2")
     assert first.returncode == 0, first.stdout[-2000:] + first.stderr[-2000:]
     assert (work / "epoch_2.dcp" / ".metadata").is_file(), sorted(p.name for p in work.iterdir())
     assert "device=cuda" in first.stdout, first.stdout[-2000:]
-    second = subprocess.run(
-        [*common, "train_cfg.max_epochs=3", "resume=true"], env=env, capture_output=True, text=True, check=False
-    )
+    second = _torchrun_seed(work, *fsdp, "train_cfg.max_epochs=3", "resume=true")
     assert second.returncode == 0, second.stdout[-2000:] + second.stderr[-2000:]
     assert "resumed" in second.stdout and (work / "epoch_3.dcp").is_dir(), second.stdout[-2000:]
     accuracy = json.loads((work / "summary.json").read_text())["final_metrics"]["accuracy"]
@@ -204,7 +223,7 @@ def main() -> int:
     print(f"torch {torch.__version__}, {torch.cuda.get_device_name()}")
     _ = MyDataset, TrainLoop  # the seed's classes are importable on the device too
     with tempfile.TemporaryDirectory() as tmp:
-        for run in (seed_on_gpu, amp_fp16, amp_bf16, resume_on_gpu, probe, empty_cache, fsdp2_one_gpu):
+        for run in (seed_on_gpu, amp_fp16, amp_bf16, resume_on_gpu, probe, empty_cache, ddp_one_gpu, fsdp2_one_gpu):
             run(Path(tmp))
     for name, ok, detail in RESULTS:
         print(f"{'PASS' if ok else 'FAIL'} {name}: {detail}")
