@@ -78,7 +78,11 @@ def seed_on_gpu(work: Path) -> str:
     accuracy = runner.last_metrics["accuracy"]
     assert accuracy >= 93.0, accuracy
     assert next(runner.model.parameters()).device.type == "cuda"
-    return f"accuracy {accuracy:.1f}% on {torch.cuda.get_device_name()}"
+    # the console line's `memory` column (MMEngine's: peak MB since the last log) is logged on CUDA
+    lines = [json.loads(line) for line in (work / "scalars.jsonl").read_text().splitlines()]
+    memory = [line["memory"] for line in lines if line.get("mode") == "train" and "memory" in line]
+    assert memory and all(m > 0 for m in memory), lines[:3]
+    return f"accuracy {accuracy:.1f}% on {torch.cuda.get_device_name()}, memory column {max(memory):.0f} MB"
 
 
 @check("amp_fp16_gradscaler")
