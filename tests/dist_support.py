@@ -13,6 +13,18 @@ from torch import Tensor
 from examples.seed_mlp import MyAwesomeModel, MyDataset
 from typedrunner.evaluator import BaseMetric
 
+SMALL = [
+    "+experiment=mlp",
+    "~param_scheduler",
+    "train_dataloader.num_workers=0",
+    "val_dataloader.num_workers=0",
+    "train_dataloader.dataset.size=256",
+    "val_dataloader.dataset.size=64",
+    "+randomness.seed=0",
+    "train_cfg.val_begin=1",
+]
+"""The seed experiment on 256 points, no schedule, seed 0."""
+
 
 class FailsOnRankOne(MyAwesomeModel):
     """The seed's MLP; on rank 1 its third training forward raises ``ValueError: boom on rank 1``."""

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from examples.seed_mlp import MyAwesomeModel, MyDataset
-from tests.dist_support import validate
+from tests.dist_support import SMALL, validate
 from tests.helpers import REPO, explain, read_checkpoint, run_cli, seed_config
 from typedrunner.engine.launchers import detect
 from typedrunner.parts.data import DefaultSampler
@@ -34,17 +34,6 @@ README_SWEEP = (
 )
 """The README's commands ("Training on several GPUs and nodes"); the tests below run them on small data."""
 TORCHRUN = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2"]
-SMALL = [
-    "+experiment=mlp",
-    "~param_scheduler",
-    "train_dataloader.num_workers=0",
-    "val_dataloader.num_workers=0",
-    "train_dataloader.dataset.size=256",
-    "val_dataloader.dataset.size=64",
-    "+randomness.seed=0",
-    "train_cfg.val_begin=1",
-]
-"""The seed experiment on 256 points, no schedule, seed 0."""
 
 
 def test_the_readme_gives_the_commands_these_tests_run() -> None:

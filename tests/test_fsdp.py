@@ -23,8 +23,9 @@ import torch.distributed as dist
 from torch._C._distributed_c10d import FileStore
 
 from examples.seed_mlp import MyAwesomeModel, MyDataset
+from tests.dist_support import SMALL
 from tests.helpers import REPO, explain, read_checkpoint, run_cli, seed_config
-from tests.test_distributed import SMALL, TORCHRUN, assert_close, torchrun
+from tests.test_distributed import TORCHRUN, assert_close, torchrun
 from typedrunner.config import RunnerConfig
 from typedrunner.errors import CheckpointError, ConfigError
 from typedrunner.parts.sharded_checkpoint import load_full, read_metadata

@@ -85,34 +85,33 @@ def test_cli_stops_on_a_signal_with_a_resumable_checkpoint(
     assert same_weights(checkpoint_weights(run_dir / "epoch_2.pth"), mlp_reference)
 
 
-def test_cli_second_sigterm_exits_at_once(tmp_path: Path) -> None:
+def _second_signal(tmp_path: Path, signum: signal.Signals) -> BackgroundCli:
+    """A CLI run sent ``signum`` twice: the second while the first one's iteration still runs."""
     run_dir = tmp_path / "run"
     slow = ["+train_dataloader.dataset.delay=0.01", "default_hooks.logger.interval=1"]  # 0.6 s per iteration
     cli = BackgroundCli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
     cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
-    cli.process.send_signal(signal.SIGTERM)
-    cli.wait_until(lambda: "SIGTERM received" in cli.output()[0], "the first SIGTERM was acknowledged")
-    cli.process.send_signal(signal.SIGTERM)
-    code = cli.wait()
-    assert code == -signal.SIGTERM, cli.explain()  # killed by the signal itself, not a graceful exit 3
+    cli.process.send_signal(signum)
+    cli.wait_until(lambda: f"{signum.name} received" in cli.output()[0], f"the first {signum.name} was acknowledged")
+    cli.process.send_signal(signum)
+    cli.wait()
+    return cli
+
+
+def test_cli_second_sigterm_exits_at_once(tmp_path: Path) -> None:
+    cli = _second_signal(tmp_path, signal.SIGTERM)
+    assert cli.process.returncode == -signal.SIGTERM, cli.explain()  # killed by the signal, not a graceful exit 3
 
 
 def test_cli_second_ctrl_c_stops_at_once_in_one_line(tmp_path: Path) -> None:
     """A second Ctrl-C while the first one's iteration is still running: exit 130 at once, one line
     saying what is lost and what is kept, no traceback."""
-    run_dir = tmp_path / "run"
-    slow = ["+train_dataloader.dataset.delay=0.01", "default_hooks.logger.interval=1"]  # 0.6 s per iteration
-    cli = BackgroundCli(mlp_args(run_dir, *slow), plugin_cli_env(write_plugins(tmp_path)), tmp_path / "logs")
-    cli.wait_until(_has_train_line(run_dir / "scalars.jsonl"), "training logged its first scalars")
-    cli.process.send_signal(signal.SIGINT)
-    cli.wait_until(lambda: "SIGINT received" in cli.output()[0], "the first SIGINT was acknowledged")
-    cli.process.send_signal(signal.SIGINT)
-    code = cli.wait()
+    cli = _second_signal(tmp_path, signal.SIGINT)
     out, err = cli.output()
-    assert code == 130, cli.explain()
+    assert cli.process.returncode == 130, cli.explain()
     assert "stopped at once by a second interrupt" in err and "no checkpoint was saved" in err, cli.explain()
     assert "Traceback" not in out + err, cli.explain()
-    assert not list(run_dir.glob("*.pth")), cli.explain()  # the first Ctrl-C's checkpoint was never written
+    assert not list((tmp_path / "run").glob("*.pth")), cli.explain()  # the first Ctrl-C's checkpoint never came
 
 
 @pytest.mark.parametrize(

@@ -23,22 +23,13 @@ from hydra import compose, initialize_config_dir
 from hydra.core.utils import JobStatus
 from omegaconf import open_dict
 
+from tests import dist_support
 from tests.helpers import CONF, REPO, SLURM_JOB, explain
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import untrusted_hydra_targets
 from typedrunner.engine.launchers import detect
 
-SMALL = [
-    "+experiment=mlp",
-    "~param_scheduler",
-    "train_dataloader.num_workers=0",
-    "val_dataloader.num_workers=0",
-    "train_dataloader.dataset.size=256",
-    "val_dataloader.dataset.size=64",
-    "+randomness.seed=0",
-    "train_cfg.val_begin=1",
-    "train_cfg.max_epochs=1",
-]
+SMALL = [*dist_support.SMALL, "train_cfg.max_epochs=1"]
 """The seed experiment on 256 points (batch 64: 4 iterations per epoch in one process), one epoch."""
 README_LOCAL = (
     "python -m typedrunner -m +experiment=mlp launcher=slurm hydra/launcher=submitit_local "
