@@ -11,6 +11,7 @@ SLURM) carries what the ranks must agree on before and around training: the mome
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import inspect
 import json
@@ -189,6 +190,12 @@ def setup(cfg: RunnerConfig) -> DistSetup:
             world_size=env.world_size,
             timeout=timeout,
         )
+        if not _STATE.get("leaves_at_exit"):
+            # A script that ends without shutdown() (the Python API: Runner(...).train() under
+            # torchrun) would leave the group's threads to the interpreter's teardown, which can abort
+            # the process ("terminate called without an active exception", exit -6).
+            atexit.register(shutdown)
+            _STATE["leaves_at_exit"] = True
     _STATE["env"] = env
     return DistSetup(device, env, found)
 
