@@ -327,6 +327,13 @@ def main() -> None:
             app()
     finally:
         hydra_utils.run_and_report = original
+    if ranks.launch_env() is not None:
+        # One of several ranks, its run done and its process group left: end here. The interpreter's
+        # teardown of torch.distributed's C++ state has aborted a finished rank ("terminate called
+        # without an active exception", exit -6), which torchrun reports as a failed run.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def _install_in_sweep_jobs() -> None:
