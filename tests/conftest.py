@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from tests.fuzz_support import ExampleHang, TimeLimit
-from tests.helpers import REPO
+from tests.helpers import REPO, cli_env
 
 torch.set_num_threads(1)
 
@@ -31,11 +31,7 @@ def repo_root() -> Path:
 @pytest.fixture
 def subprocess_env() -> dict[str, str]:
     """Environment for CLI subprocesses: one thread, the repo importable, no inherited Hydra trace flag."""
-    env = dict(os.environ)
-    env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
+    return cli_env()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -235,13 +235,19 @@ def write_plugins(tmp_path: Path) -> Path:
     return directory
 
 
-def plugin_cli_env(plugins: Path) -> dict[str, str]:
-    """As conftest's ``subprocess_env`` (one thread, the repo importable), plus the plugins."""
+def cli_env(*paths: Path) -> dict[str, str]:
+    """Environment for CLI subprocesses: one thread, the repo (and ``paths``) importable, no inherited
+    Hydra trace flag (conftest's ``subprocess_env``; module fixtures call it directly)."""
     env = dict(os.environ)
     env["OMP_NUM_THREADS"] = "1"
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), str(plugins), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), *map(str, paths), env.get("PYTHONPATH", "")) if p)
     env.pop("HYDRA_FULL_ERROR", None)
     return env
+
+
+def plugin_cli_env(plugins: Path) -> dict[str, str]:
+    """:func:`cli_env` with the plugins importable too."""
+    return cli_env(plugins)
 
 
 def mlp_args(run_dir: Path, *extra: str, dataset: str = f"{PLUGINS}.Slow") -> list[str]:

@@ -7,7 +7,6 @@ they wrote: checkpoints, the run directory, exit codes, reports.
 from __future__ import annotations
 
 import json
-import os
 import random
 import signal
 import socket
@@ -21,7 +20,7 @@ import torch
 
 from examples.seed_mlp import MyAwesomeModel, MyDataset
 from tests.dist_support import SMALL, validate
-from tests.helpers import REPO, explain, read_checkpoint, run_cli, seed_config
+from tests.helpers import REPO, cli_env, explain, read_checkpoint, run_cli, seed_config
 from typedrunner.engine.launchers import detect
 from typedrunner.parts.data import DefaultSampler
 from typedrunner.runner import Runner
@@ -84,12 +83,7 @@ def two_ranks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     directory's name holds ``${now:...}`` to the microsecond: ranks resolving their own moments would
     make two."""
     parent = tmp_path_factory.mktemp("two_ranks")
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    env.pop("HYDRA_FULL_ERROR", None)
+    env = cli_env()
     result = torchrun(
         [
             *TWO_EPOCHS,

@@ -9,7 +9,6 @@ ranks -> 1). The pieces that need no second process run in-process, on a one-ran
 from __future__ import annotations
 
 import json
-import os
 import pickle
 import shlex
 import shutil
@@ -24,7 +23,7 @@ from torch._C._distributed_c10d import FileStore
 
 from examples.seed_mlp import MyAwesomeModel, MyDataset
 from tests.dist_support import SMALL
-from tests.helpers import REPO, explain, read_checkpoint, run_cli, seed_config
+from tests.helpers import REPO, cli_env, explain, read_checkpoint, run_cli, seed_config
 from tests.test_distributed import TORCHRUN, assert_close, torchrun
 from typedrunner.config import RunnerConfig
 from typedrunner.errors import CheckpointError, ConfigError
@@ -70,12 +69,7 @@ def sharded_weights(path: Path) -> dict[str, torch.Tensor]:
 def fsdp_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The README's FSDP2 command under torchrun: 2 ranks x batch 32, 2 epochs; its run directory."""
     run = tmp_path_factory.mktemp("fsdp") / "run"
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    env.pop("HYDRA_FULL_ERROR", None)
+    env = cli_env()
     result = torchrun(
         [
             *TWO_EPOCHS,

@@ -24,7 +24,7 @@ from hydra.core.utils import JobStatus
 from omegaconf import open_dict
 
 from tests import dist_support
-from tests.helpers import CONF, REPO, SLURM_JOB, explain
+from tests.helpers import CONF, REPO, SLURM_JOB, cli_env, explain
 from typedrunner.app.compose import load_python_configs
 from typedrunner.app.hydra_trust import untrusted_hydra_targets
 from typedrunner.engine.launchers import detect
@@ -116,15 +116,9 @@ def test_a_submitit_task_is_a_slurm_rank_of_its_job(monkeypatch: pytest.MonkeyPa
 def local_sweep(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
     """The README's local command on small data; the sweep directory's name holds ``${now:...}`` to the
     microsecond, so a task resolving its own moment would make another directory."""
-    import os
 
     parent = tmp_path_factory.mktemp("submitit_ddp")
-    env = dict(
-        os.environ,
-        OMP_NUM_THREADS="1",
-        PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    )
-    env.pop("HYDRA_FULL_ERROR", None)
+    env = cli_env()
     args = README_LOCAL.split()[3:]  # after `python -m typedrunner`
     result = typedrunner(
         [

@@ -200,6 +200,18 @@ def _extra(path: Path) -> dict[str, Any]:
     return load_checkpoint(path / EXTRA)
 
 
+@contextlib.contextmanager
+def _load_errors(path: Path) -> Iterator[None]:
+    """DCP's errors while reading ``path`` as one ``CheckpointError`` naming it (its first line)."""
+    try:
+        yield
+    except CheckpointError:
+        raise
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise CheckpointError(f"cannot load sharded checkpoint {str(path)!r}: {first}") from e
+
+
 def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
     """Every rank: the checkpoint at ``path`` with ``state_dict`` and ``optimizer`` in the form
     ``set_model_state_dict`` / ``set_optimizer_state_dict`` take for ``model`` (sharded or not:
@@ -209,14 +221,8 @@ def load_into(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer | N
     if optimizer is not None and "optimizer" in checkpoint:
         target["optimizer"] = get_optimizer_state_dict(model, optimizer)
     tensors, _ = split_tensors(target)
-    try:
-        with _one_process_ok():
-            dcp_load(tensors, storage_reader=_SafeReader(path), planner=_TensorsOnly())
-    except CheckpointError:
-        raise
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot load sharded checkpoint {str(path)!r}: {first}") from e
+    with _load_errors(path), _one_process_ok():
+        dcp_load(tensors, storage_reader=_SafeReader(path), planner=_TensorsOnly())
     return _merge(checkpoint, tensors)
 
 
@@ -227,18 +233,12 @@ def load_full(path: Path, *, weights: bool = True) -> dict[str, Any]:
     if not weights:
         return checkpoint
     tensors: dict[str, Any] = {}
-    try:
-        with _one_process_ok():
-            # what torch's dcp_to_torch_save runs (the public load fills a copy of an empty dict)
-            _load_state_dict(
-                tensors,
-                storage_reader=_SafeReader(path),
-                planner=_AllTensorsOnly(),  # type: ignore[no-untyped-call]
-                no_dist=True,
-            )
-    except CheckpointError:
-        raise
-    except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"cannot load sharded checkpoint {str(path)!r}: {first}") from e
+    with _load_errors(path), _one_process_ok():
+        # what torch's dcp_to_torch_save runs (the public load fills a copy of an empty dict)
+        _load_state_dict(
+            tensors,
+            storage_reader=_SafeReader(path),
+            planner=_AllTensorsOnly(),  # type: ignore[no-untyped-call]
+            no_dist=True,
+        )
     return _merge(checkpoint, tensors)
