@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import FAST, REPO, explain, run_cli
-from typedrunner.app.curves import MISSING, curves_after_run, main, read_curves
+from tests.helpers import FAST, PLUGINS, REPO, explain, mlp_args, plugin_cli_env, run_cli, write_plugins
+from typedrunner.app.curves import MISSING, CurvesDrawer, curves_after_run, main, read_curves
 from typedrunner.config import DefaultHooks, LoggerHook
 from typedrunner.runner import Runner
 from typedrunner.testing import toy_config
@@ -41,6 +42,68 @@ def test_a_run_ends_with_curves_png_and_never_imports_matplotlib_while_training(
     assert curves["loss"] == {"train/loss": [(r["step"], r["loss"]) for r in records if r["mode"] == "train"]}
     assert curves["lr"] == {"train/lr": [(r["step"], r["lr"]) for r in records if r["mode"] == "train"]}
     assert curves["metrics"] == {"val/accuracy": [(r["step"], r["accuracy"]) for r in records if r["mode"] == "val"]}
+
+
+def _drawers_marked(mark: str) -> list[int]:
+    """The live processes whose environment holds ``TEST_DRAWER_MARK=mark`` and that run the drawer."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            environ = (proc / "environ").read_bytes().split(b"\0")
+            cmdline = (proc / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue  # a process that ended meanwhile, or not a process
+        if f"TEST_DRAWER_MARK={mark}".encode() in environ and b"__typedrunner_curves__" in cmdline:
+            found.append(int(proc.name))
+    return found
+
+
+def test_the_training_process_never_imports_matplotlib_and_a_failed_run_leaves_no_drawer(
+    tmp_path: Path, subprocess_env: dict[str, str]
+) -> None:
+    """The drawer imports matplotlib in its own process (``-X importtime`` lists every module the run's
+    process imports: no matplotlib); a run that fails draws nothing and ends its drawer with it."""
+    env = dict(subprocess_env, TEST_DRAWER_MARK=tmp_path.name)
+    run_dir = tmp_path / "run"
+    command = [sys.executable, "-X", "importtime", "-m", "typedrunner", "+experiment=mlp", *QUICK]
+    ok = subprocess.run(
+        [*command, f"hydra.run.dir={run_dir}"], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert ok.returncode == 0, explain(ok)
+    assert re.search(r"^import time: .*\| +torch$", ok.stderr, re.MULTILINE)  # the import log is there ...
+    assert not re.search(r"\| +matplotlib(\.|$)", ok.stderr, re.MULTILINE)  # ... and matplotlib is not in it
+    assert ok.stdout.count(f"curves: {run_dir / 'curves.png'}") == 1
+    assert (run_dir / "curves.png").read_bytes()[:8] == PNG
+    assert _drawers_marked(tmp_path.name) == []
+
+    failed_dir = tmp_path / "failed"  # a NaN in the batch of iteration 15: the run fails at iteration 20
+    nan = mlp_args(failed_dir, f"+train_dataloader.dataset.nan_index={64 * 14 + 5}", dataset=f"{PLUGINS}.NanRings")
+    plugins_env = dict(plugin_cli_env(write_plugins(tmp_path)), TEST_DRAWER_MARK=tmp_path.name)
+    failed = run_cli([*nan, "train_dataloader.sampler.shuffle=false"], plugins_env)
+    assert failed.returncode == 1, explain(failed)
+    assert "NaN or infinite" in failed.stderr, explain(failed)
+    assert "curves" not in failed.stdout and not (failed_dir / "curves.png").exists()
+    assert (failed_dir / "scalars.jsonl").is_file()  # the run got as far as logging: a drawer was started
+    assert _drawers_marked(tmp_path.name) == []
+
+
+def test_a_drawer_that_is_gone_leaves_the_drawing_to_the_run(tmp_path: Path) -> None:
+    """A drawer draws the run's curves once and exits; one that died before the run ended (killed
+    here) answers nothing, and ``curves_after_run`` draws in its own process instead."""
+    Runner(toy_config(tmp_path, max_epochs=2, default_hooks=DefaultHooks(logger=LoggerHook(interval=2)))).train()
+    drawer = CurvesDrawer.start()
+    assert drawer is not None
+    assert drawer.draw(tmp_path) == f"curves: {tmp_path / 'curves.png'}"
+    drawn = (tmp_path / "curves.png").read_bytes()
+    assert drawn[:8] == PNG
+    (tmp_path / "curves.png").unlink()
+
+    gone = CurvesDrawer.start()
+    assert gone is not None
+    gone.close()
+    assert gone.draw(tmp_path) is None and not (tmp_path / "curves.png").exists()
+    assert curves_after_run(tmp_path, gone) == f"curves: {tmp_path / 'curves.png'}"
+    assert (tmp_path / "curves.png").read_bytes() == drawn  # the same picture, drawn here
 
 
 def test_without_matplotlib_the_run_says_once_that_no_plot_was_drawn(

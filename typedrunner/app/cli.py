@@ -74,8 +74,16 @@ def _task(cfg: Any) -> float | None:
         _interrupted(hydra_cfg)
     if options.check:
         return None
+    from typedrunner.app.curves import CurvesDrawer, curves_after_run
+
+    drawer = CurvesDrawer.start() if ranks.reports() else None  # matplotlib loads beside the training
     try:
-        runner.train(check=False)
+        try:
+            runner.train(check=False)
+        except BaseException:
+            if drawer is not None:  # a run that fails or stops draws nothing: its drawer ends now
+                drawer.close()
+            raise
     except TrainingStopped as e:
         _report(e, output_dir)
         _leave(EXIT_STOPPED, e, hydra_cfg)
@@ -91,9 +99,7 @@ def _task(cfg: Any) -> float | None:
 
     shutdown()
     if ranks.reports():
-        from typedrunner.app.curves import curves_after_run  # matplotlib, if any, only now the run has ended
-
-        print(curves_after_run(Path(runner.work_dir)))
+        print(curves_after_run(Path(runner.work_dir), drawer))
     if options.objective is not None:
         return float(runner.last_metrics[options.objective]) if options.objective in runner.last_metrics else None
     return next(iter(runner.last_metrics.values()), None)
