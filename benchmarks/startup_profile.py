@@ -28,8 +28,9 @@ STAGES = (  # (file suffix, function, what it is)
     ("typedrunner/__init__.py", "<module>", "import typedrunner (the config schemas: pydantic)"),
     ("typedrunner/app/cli.py", "<module>", "import the command line (Hydra, the generated tree)"),
     ("typedrunner/app/compose.py", "load_python_configs", "run conf/experiment/*.py (imports torch)"),
-    ("hydra/_internal/hydra.py", "get_mode", "Hydra's first composition (to read hydra.mode)"),
-    ("hydra/_internal/hydra.py", "compose_config", "Hydra's compositions (both)"),
+    ("hydra/_internal/hydra.py", "get_mode", "Hydra.get_mode (composes only if a config may set hydra.mode)"),
+    ("typedrunner/app/hydra_mode.py", "mode_is_unset", "hydra.mode told without composing (app/hydra_mode.py)"),
+    ("hydra/_internal/hydra.py", "compose_config", "Hydra's compositions (all)"),
     ("omegaconf/grammar_parser.py", "parse", "OmegaConf's interpolation grammar (ANTLR)"),
     ("hydra/core/utils.py", "_save_config", "writing .hydra/*.yaml"),
     ("pydantic/_internal/_docs_extraction.py", "extract_docstrings_from_cls", "pydantic: field docstrings"),
@@ -56,6 +57,10 @@ def report(modules: list[str]) -> None:
     print(f"modules imported: {len(modules):,}")
     print(f"modules compiled from source (no .pyc): {compiles}")
     print(f"calls into ANTLR (OmegaConf/Hydra grammars): {antlr:,}")
+    composed = sum(
+        v[1] for k, v in entries.items() if k[0].endswith("hydra/_internal/hydra.py") and k[2] == "compose_config"
+    )
+    print(f"Hydra compositions: {composed}")
     print("stages (cumulative s, under cProfile):")
     for suffix, function, what in STAGES:
         found = [v[3] for k, v in entries.items() if k[0].endswith(suffix) and k[2] == function]

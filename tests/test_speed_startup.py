@@ -48,10 +48,11 @@ def test_startup_profile_stops_at_the_first_iteration_and_counts(tmp_path: Path)
         timeout=300,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-    keys = ("Python calls", "modules imported", "calls into ANTLR (OmegaConf/Hydra grammars)")
+    keys = ("Python calls", "modules imported", "calls into ANTLR (OmegaConf/Hydra grammars)", "Hydra compositions")
     counts = {k: v for k, _, v in (line.partition(": ") for line in result.stdout.splitlines()) if k in keys}
     assert int(counts["Python calls"].replace(",", "")) > 100_000
     assert int(counts["modules imported"].replace(",", "")) > 1_000
+    assert counts["Hydra compositions"] == "1"  # hydra.mode read without composing (app/hydra_mode.py)
     # the run reached training (the hook stopped it there) after validation and the probe
     found = (re.fullmatch(r" {4}(\d+\.\d{3})  (.+)", line) for line in result.stdout.splitlines())
     stages = {m[2]: float(m[1]) for m in found if m}

@@ -319,6 +319,7 @@ def main() -> None:
     import hydra._internal.utils as hydra_utils  # run_and_report: where Hydra turns errors into exit 1
 
     from typedrunner.app.compose import load_python_configs
+    from typedrunner.app.hydra_mode import reading_mode_without_composing
     from typedrunner.app.hydra_store import install
     from typedrunner.app.hydra_trust import checking_hydra_targets
 
@@ -329,7 +330,8 @@ def main() -> None:
     original = hydra_utils.run_and_report
     hydra_utils.run_and_report = _composition_failures(original)
     try:
-        with checking_hydra_targets(conf):  # before Hydra configures logging or builds a callback
+        # checked before Hydra configures logging or builds a callback; hydra.mode read without composing
+        with checking_hydra_targets(conf), reading_mode_without_composing():
             app()
     finally:
         hydra_utils.run_and_report = original
