@@ -5,10 +5,12 @@ Fixtures live in ``tests/conftest.py``; no test module imports another test modu
 
 from __future__ import annotations
 
+import atexit
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -157,6 +159,7 @@ PLUGINS_SOURCE = '''
 """Test plugins for the command line: a slow dataset, a NaN dataset, a hook that caps file sizes."""
 from __future__ import annotations
 
+import atexit
 import os
 import resource
 import signal
@@ -440,6 +443,28 @@ class LogOwnScalar(Hook):
 
     def after_val_epoch(self, runner: RunView, metrics: Mapping[str, float] | None = None) -> None:
         runner.visualizer.add_scalars({"epoch_squared": float(runner.epoch**2)}, step=runner.iter, mode="custom")
+
+
+_LEFT_OPEN: list[Any] = []
+
+
+class LeavesWorkForExit(Hook):
+    """At the end of the run: a file left open with its text still in the buffer, an ``atexit``
+    handler and a thread (not a daemon) that writes a moment later, each writing into the work_dir:
+    what a process's normal exit completes (test_cli_exit)."""
+
+    def after_run(self, runner: RunView) -> None:
+        work_dir = Path(runner.work_dir)
+        unclosed = (work_dir / "unclosed.txt").open("w", encoding="utf-8")
+        unclosed.write("written, never closed\n")  # far below the buffer's size: not on disk yet
+        _LEFT_OPEN.append(unclosed)
+        atexit.register((work_dir / "atexit.txt").write_text, "atexit ran\n")
+
+        def late() -> None:
+            time.sleep(0.5)
+            (work_dir / "thread.txt").write_text("thread finished\n")
+
+        threading.Thread(target=late, daemon=False).start()
 
 
 class NoMatplotlibWhileTraining(Hook):
