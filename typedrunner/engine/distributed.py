@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import json
 import os
+import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -246,7 +247,62 @@ def wrap_model(model: nn.Module, cfg: RunnerConfig, setup: DistSetup) -> tuple[n
 
 
 def shutdown() -> None:
-    """Leave the process group (end of a run)."""
-    if dist.is_initialized():
+    """Leave the process group (end of a run), then give gloo's worker threads the time to drop the
+    collectives they finished (:func:`_let_gloo_workers_settle`), also where the script destroyed the
+    group itself."""
+    left = dist.is_initialized()
+    if left:
         dist.destroy_process_group()
+    if left or _gloo_worker_states():
+        _let_gloo_workers_settle()
     ranks.forget_control_group()
+
+
+_GLOO_WORKER = "pt_gloo_runloop"  # the name torch gives the worker threads of a gloo process group
+_SETTLE_MAX_S = 0.5
+_SETTLE_STEP_S = 0.01
+
+
+def _gloo_worker_states() -> list[str] | None:
+    """The scheduler state (``R`` running, ``S`` sleeping, ...) of each gloo worker thread of this
+    process; None where ``/proc`` cannot tell (not Linux)."""
+    try:
+        tasks = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    states = []
+    for tid in tasks:
+        try:
+            with open(f"/proc/self/task/{tid}/stat", encoding="utf-8", errors="replace") as f:
+                stat = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name, _, rest = stat.partition("(")[2].rpartition(")")
+        if name == _GLOO_WORKER and rest.split():
+            states.append(rest.split()[0])
+    return states
+
+
+def _let_gloo_workers_settle() -> None:
+    """Wait (the GIL released) until gloo's worker threads have released the collectives they ran.
+
+    A gloo worker thread drops its reference to a finished collective (and so to the tensors Python
+    passed it) after the call that waited for it has returned; that release takes the GIL to let go of
+    the tensors' Python objects. ``destroy_process_group()`` does not stop these threads while anything
+    still holds the group (a DDP wrapper, a user's reference), and once the interpreter finalises, a
+    thread that takes the GIL is ended by CPython (``pthread_exit``), which, inside gloo's noexcept
+    destructor, is ``std::terminate``: "terminate called without an active exception", exit -6 of a
+    rank that had finished its work. So the process sleeps in short steps (each lets a waiting worker
+    take the GIL) until every worker has been seen asleep three times in a row, at most half a second
+    (without ``/proc``: a tenth of a second)."""
+    deadline = time.monotonic() + _SETTLE_MAX_S
+    quiet = 0
+    while quiet < 3 and time.monotonic() < deadline:
+        time.sleep(_SETTLE_STEP_S)
+        states = _gloo_worker_states()
+        if states is None:
+            time.sleep(0.1)
+            return
+        if not states:  # no gloo group left in this process
+            return
+        quiet = quiet + 1 if all(s in ("S", "I") for s in states) else 0
