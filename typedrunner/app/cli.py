@@ -340,7 +340,8 @@ def main() -> None:
 
 def _end_process() -> None:
     """End a command line that has done its work, without the interpreter's teardown, after what a
-    normal exit does that can matter to anyone: threads that are not daemons joined, every ``atexit``
+    normal exit does that can matter to anyone: threading's exit callbacks run and threads that are
+    not daemons joined (``threading._shutdown``, what the interpreter calls first), every ``atexit``
     handler run (logging's, multiprocessing's, a tracker's, a user's), every file still open for
     writing flushed. The teardown itself (freeing every module and object, C++ static destructors)
     takes about 1 s of CPU once torch is imported, as long for a hand-written script; under a launcher
@@ -351,9 +352,9 @@ def _end_process() -> None:
     import io
     import threading
 
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon and thread.is_alive():
-            thread.join()
+    # What Python's exit does first, in its order: threading's exit callbacks (concurrent.futures tells
+    # its workers to stop: joblib's sweep launcher waits on them), then every non-daemon thread joined
+    threading._shutdown()  # type: ignore[attr-defined]  # pyright: ignore[reportAttributeAccessIssue]
     atexit._run_exitfuncs()
     writers = (io.TextIOWrapper, io.BufferedWriter, io.BufferedRandom)
     for obj in gc.get_objects():
