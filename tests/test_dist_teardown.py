@@ -13,13 +13,12 @@ file; without the fix 3 of 20 runs lost a rank on this 2-core machine.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from pathlib import Path
 
-from tests.helpers import REPO, cli_env, explain
+from tests.helpers import cli_env, explain
+from tests.test_distributed import torchrun
 
-TORCHRUN = [str(Path(sys.executable).parent / "torchrun"), "--standalone", "--nproc-per-node=2"]
 RUNS = 5
 """Runs per test (about 7 s each here); without the fix about one run in six or seven aborted."""
 OWN_REDUCTIONS = 200
@@ -30,15 +29,7 @@ def test_python_api_runs_under_torchrun_end_with_every_rank_exiting_0(tmp_path: 
     failures = []
     for n in range(RUNS):
         out = tmp_path / str(n)
-        result = subprocess.run(
-            [*TORCHRUN, "-m", "tests.test_dist_teardown", str(out)],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = torchrun([str(out)], env, module="tests.test_dist_teardown")
         done = sorted(line for line in result.stdout.splitlines() if line.startswith("teardown-script rank"))
         complete = done == [f"teardown-script rank {r} done: 64 samples, {OWN_REDUCTIONS} sums of 2" for r in (0, 1)]
         if result.returncode != 0 or not complete or "terminate called" in result.stderr:

@@ -42,10 +42,12 @@ def test_the_readme_gives_the_commands_these_tests_run() -> None:
     assert "+experiment=mlp" in SMALL
 
 
-def torchrun(args: list[str], env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """``torchrun --standalone --nproc-per-node=2 -m typedrunner ARGS``."""
+def torchrun(
+    args: list[str], env: dict[str, str], timeout: float = 120, module: str = "typedrunner"
+) -> subprocess.CompletedProcess[str]:
+    """``torchrun --standalone --nproc-per-node=2 -m MODULE ARGS`` (the command line by default)."""
     return subprocess.run(
-        [*TORCHRUN, "-m", "typedrunner", *args],
+        [*TORCHRUN, "-m", module, *args],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -137,17 +139,8 @@ def test_one_run_directory_holds_rank_zeros_files_once(two_ranks: Path) -> None:
 
 def test_validation_over_two_ranks_equals_one_process_exactly(tmp_path: Path, subprocess_env: dict[str, str]) -> None:
     """101 points (not divisible by 2) in batches of 4: a per-batch metric and a per-sample one."""
-    script = ["-m", "tests.dist_support"]
     validate(str(tmp_path / "one.json"), "none")
-    two = subprocess.run(
-        [*TORCHRUN, *script, str(tmp_path / "two.json"), "pytorch"],
-        cwd=REPO,
-        env=subprocess_env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    two = torchrun([str(tmp_path / "two.json"), "pytorch"], subprocess_env, module="tests.dist_support")
     assert two.returncode == 0, explain(two)
     single = json.loads((tmp_path / "one.json").read_text())
     assert single["samples"] == 101.0
