@@ -184,6 +184,7 @@ def setup(cfg: RunnerConfig) -> DistSetup:
     if not dist.is_initialized():
         store = _store(env)
         store.set_timeout(timeout)
+        _STATE["settled"] = False
         dist.init_process_group(
             backend,
             store=PrefixStore(_prefix() + "pg", store),
@@ -253,8 +254,9 @@ def shutdown() -> None:
     left = dist.is_initialized()
     if left:
         dist.destroy_process_group()
-    if left or _gloo_worker_states():
+    if left or (not _STATE.get("settled") and _gloo_worker_states()):
         _let_gloo_workers_settle()
+        _STATE["settled"] = True  # the command line's shutdown, then the one at exit: one wait
     ranks.forget_control_group()
 
 
